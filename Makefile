@@ -1,0 +1,58 @@
+# Every target creates what it needs: .venv (pinned by requirements-dev.txt) and, for checkov,
+# .venv-checkov (requirements-checkov.txt). Only python3 must be on the machine.
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+INPUT       ?=
+SAMPLES     ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format pytest checkov bench docs schema clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json to choose the input, SAMPLES=1 to serve the bundled images)
+	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples)
+
+test: lint pytest checkov ## Lint, run every test, run checkov
+
+lint: $(VENV)/.installed ## ruff format --check and ruff check
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(VENV)/.installed ## Format the Python code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+pytest: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+checkov: $(CHECKOV_VENV)/.installed ## Static security checks of the Terraform code
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
+	  $(CHECKOV_VENV)/bin/checkov --framework terraform --skip-download --quiet --compact \
+	  --directory . --skip-path .venv --skip-path .venv-checkov
+
+bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and full handler path)
+	$(PY) -m bench
+
+docs: $(VENV)/.installed ## Regenerate the Inputs/Outputs tables in README.md
+	$(PY) tools/tfdocs.py --write
+
+schema: $(VENV)/.installed ## Regenerate tests/data/aws_provider_schema.json from the pinned CDKTF bindings (needs PyPI)
+	$(PY) tools/provider_schema.py
+
+clean: ## Remove virtualenvs, caches and local downloads
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build downloads

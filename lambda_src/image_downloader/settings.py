@@ -1,0 +1,165 @@
+"""Settings of each function, read from environment variables in this one place.
+
+The names below are the contract with ``modules/compute`` (Terraform) and the local runner, which set
+them; ``tests/test_terraform_consistency.py`` checks that both sides agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from image_downloader.errors import ConfigurationError
+
+BATCH_ENV = ("MAX_LAMBDA_CONCUR", "MAX_PATHS_PER_EXECUTION", "DEFAULT_BATCH_SIZE")
+DOWNLOAD_ENV = (
+    "BUCKET_NAME",
+    "TABLE_NAME",
+    "IMAGE_KEY_PREFIX",
+    "REPORT_KEY_PREFIX",
+    "MAX_IMAGE_BYTES",
+    "ALLOWED_HOSTS",
+    "ALLOW_PRIVATE_ADDRESSES",
+    "CONNECT_TIMEOUT_SECONDS",
+    "READ_TIMEOUT_SECONDS",
+    "TIME_BUDGET_MARGIN_SECONDS",
+)
+CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "MAX_LISTED_FAILURES")
+
+ENV_BY_FUNCTION: dict[str, tuple[str, ...]] = {
+    "batch": BATCH_ENV,
+    "download": DOWNLOAD_ENV,
+    "consolidate": CONSOLIDATE_ENV,
+}
+
+# Inline Map iterations cost ~7 history events each; a Standard execution allows 25,000 events.
+MAX_BATCHES_PER_EXECUTION = 500
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    max_lambda_concur: int = 50
+    max_paths_per_execution: int = 10_000
+    default_batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    bucket_name: str
+    table_name: str
+    image_key_prefix: str = "images/"
+    report_key_prefix: str = "reports/"
+    max_image_bytes: int = 50 * 1024 * 1024
+    allowed_hosts: frozenset[str] = frozenset()
+    allow_private_addresses: bool = False
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
+    time_budget_margin_seconds: float = 20.0
+
+
+@dataclass(frozen=True)
+class ConsolidateSettings:
+    bucket_name: str
+    report_key_prefix: str = "reports/"
+    max_listed_failures: int = 50
+
+
+class _Env:
+    """Typed reads of one function's environment, refusing names outside its contract."""
+
+    def __init__(self, environ: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+        self._environ = environ
+        self._allowed = allowed
+
+    def _raw(self, name: str) -> str | None:
+        if name not in self._allowed:
+            raise AssertionError(f"{name} is not in this function's environment contract")
+        value = self._environ.get(name)
+        return value if value not in (None, "") else None
+
+    def required(self, name: str) -> str:
+        value = self._raw(name)
+        if value is None:
+            raise ConfigurationError(f"environment variable {name} must be set")
+        return value
+
+    def text(self, name: str, default: str) -> str:
+        value = self._raw(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, minimum: int = 1) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigurationError(f"environment variable {name} must be an integer, got {value!r}") from None
+        if number < minimum:
+            raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {number}")
+        return number
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError(f"environment variable {name} must be a number, got {value!r}") from None
+        if number <= 0:
+            raise ConfigurationError(f"environment variable {name} must be > 0, got {number}")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered not in ("true", "false"):
+            raise ConfigurationError(f"environment variable {name} must be 'true' or 'false', got {value!r}")
+        return lowered == "true"
+
+    def host_set(self, name: str) -> frozenset[str]:
+        value = self._raw(name) or ""
+        return frozenset(host.strip().lower() for host in value.split(",") if host.strip())
+
+
+def batch_settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSettings:
+    env = _Env(os.environ if environ is None else environ, BATCH_ENV)
+    defaults = BatchSettings()
+    return BatchSettings(
+        max_lambda_concur=env.integer("MAX_LAMBDA_CONCUR", defaults.max_lambda_concur),
+        max_paths_per_execution=env.integer("MAX_PATHS_PER_EXECUTION", defaults.max_paths_per_execution),
+        default_batch_size=env.integer("DEFAULT_BATCH_SIZE", defaults.default_batch_size),
+    )
+
+
+def download_settings_from_env(environ: Mapping[str, str] | None = None) -> DownloadSettings:
+    env = _Env(os.environ if environ is None else environ, DOWNLOAD_ENV)
+    defaults = DownloadSettings(bucket_name="", table_name="")
+    return DownloadSettings(
+        bucket_name=env.required("BUCKET_NAME"),
+        table_name=env.required("TABLE_NAME"),
+        image_key_prefix=env.text("IMAGE_KEY_PREFIX", defaults.image_key_prefix),
+        report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
+        max_image_bytes=env.integer("MAX_IMAGE_BYTES", defaults.max_image_bytes),
+        allowed_hosts=env.host_set("ALLOWED_HOSTS"),
+        allow_private_addresses=env.flag("ALLOW_PRIVATE_ADDRESSES", defaults.allow_private_addresses),
+        connect_timeout_seconds=env.seconds("CONNECT_TIMEOUT_SECONDS", defaults.connect_timeout_seconds),
+        read_timeout_seconds=env.seconds("READ_TIMEOUT_SECONDS", defaults.read_timeout_seconds),
+        time_budget_margin_seconds=env.seconds(
+            "TIME_BUDGET_MARGIN_SECONDS", defaults.time_budget_margin_seconds
+        ),
+    )
+
+
+def consolidate_settings_from_env(environ: Mapping[str, str] | None = None) -> ConsolidateSettings:
+    env = _Env(os.environ if environ is None else environ, CONSOLIDATE_ENV)
+    defaults = ConsolidateSettings(bucket_name="")
+    return ConsolidateSettings(
+        bucket_name=env.required("BUCKET_NAME"),
+        report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
+        max_listed_failures=env.integer("MAX_LISTED_FAILURES", defaults.max_listed_failures),
+    )
