@@ -95,7 +95,9 @@ class _Env:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigurationError(f"environment variable {name} must be an integer, got {value!r}") from None
+            raise ConfigurationError(
+                f"environment variable {name} must be an integer, got {value!r}"
+            ) from None
         if number < minimum:
             raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {number}")
         return number

@@ -1,0 +1,1 @@
+"""Run the image downloader's state machine on one machine, on an in-process AWS emulator (moto)."""
