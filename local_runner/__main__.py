@@ -1,0 +1,148 @@
+"""``python -m local_runner``: run the deployed pipeline on this machine, on an in-process AWS emulator.
+
+Exit codes: 0 every image stored; 1 some images failed; 2 the request was invalid; 3 the execution
+failed for another reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from local_runner.emulator import DeploymentConfig, emulated_deployment
+from local_runner.run import Progress, RunResult, copy_images_out, run_execution
+from local_runner.sample_images import sample_set
+from local_runner.sample_server import SampleServer
+
+DEFAULT_CONCURRENCY = 5
+LISTED_FAILURES = 20
+SNS_LINES_SHOWN = 12
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_runner",
+        description="Run the image downloader's state machine locally (moto), with the Lambda zip the "
+        "Terraform module ships. With no --input, serves the bundled sample images on 127.0.0.1.",
+        epilog="Exit codes: 0 all images stored, 1 some failed, 2 invalid request, 3 execution failed.",
+    )
+    parser.add_argument(
+        "--input", type=Path, help="request JSON file ({baseUrl, resourcePaths, lambdaConcur})"
+    )
+    parser.add_argument(
+        "--samples",
+        action="store_true",
+        help="serve the bundled sample images on 127.0.0.1 and point the request's baseUrl there",
+    )
+    parser.add_argument("--out", type=Path, default=Path("downloads"), help="where to copy the stored images")
+    parser.add_argument(
+        "--allow-private-addresses",
+        action="store_true",
+        help="let the downloader reach loopback/private addresses (implied by --samples)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    return parser.parse_args(argv)
+
+
+def load_request(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {"resourcePaths": sorted(sample_set()), "lambdaConcur": DEFAULT_CONCURRENCY}
+    try:
+        request = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"error: input file {path} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"error: {path} is not valid JSON: {error}") from None
+    return request
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    serve_samples = args.samples or args.input is None
+    request = load_request(args.input)
+    config = DeploymentConfig(allow_private_addresses=serve_samples or args.allow_private_addresses)
+    with ExitStack() as stack:
+        if serve_samples and isinstance(request, dict):
+            server = stack.enter_context(SampleServer(sample_set()))
+            request["baseUrl"] = server.base_url
+            print(f"Serving {len(server.files)} sample images at {server.base_url}", file=sys.stderr)
+        deployment = stack.enter_context(emulated_deployment(config))
+        print(f"Emulated deployment ready: state machine {deployment.config.name}", file=sys.stderr)
+        result = run_execution(
+            deployment, request, on_progress=None if args.quiet else ProgressLine(sys.stderr)
+        )
+        copied = copy_images_out(deployment, result.stored_keys, args.out)
+    print_summary(result, deployment.config.bucket, deployment.config.table, args.out, copied, sys.stdout)
+    return result.exit_code
+
+
+class ProgressLine:
+    """``images 12/20 (10 stored, 2 failed)``: redrawn in place on a terminal, a line per change otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last: tuple[int, int | None] | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        state = (progress.done, progress.total)
+        if state == self.last or progress.total is None:
+            return
+        self.last = state
+        text = f"images {progress.done}/{progress.total} ({progress.stored} stored, {progress.failed} failed)"
+        if self.stream.isatty():
+            end = "\n" if progress.done >= progress.total else ""
+            self.stream.write(f"\r{text}{end}")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def print_summary(result: RunResult, bucket: str, table: str, out: Path, copied: int, stream: TextIO) -> None:
+    summary = result.summary or {}
+    lines = [
+        "",
+        f"Execution  {result.execution_name}: {result.status}"
+        + (f" ({result.error})" if result.error else "")
+        + f" in {result.elapsed_seconds:.1f}s",
+    ]
+    if summary:
+        lines.append(
+            f"Images     {summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed "
+            f"of {summary.get('requested', 0)} requested"
+            f" ({summary.get('duplicatesDropped', 0)} duplicate paths dropped)"
+        )
+    failures = summary.get("failures") or []
+    for failure in failures[:LISTED_FAILURES]:
+        status = f" (HTTP {failure['status']})" if failure.get("status") else ""
+        lines.append(f"Failed     {failure.get('url')}: {failure.get('reason')}{status}")
+    if len(failures) > LISTED_FAILURES or summary.get("failed", 0) > len(failures):
+        lines.append(f"           ... full list in s3://{bucket}/{summary.get('reportKey')}")
+    if result.error == "InvalidInput":
+        lines.append("Rejected   the request is invalid; fix these fields and run again:")
+        lines.extend(f"           - {problem}" for problem in (result.cause or "").split("; "))
+        stream.write("\n".join(lines) + "\n")
+        return
+    if result.status != "SUCCEEDED" and result.cause:
+        lines.append(f"Cause      {result.cause}")
+    for note in result.notifications:
+        lines.append(f"SNS        {note['subject']}")
+        message = note["message"].splitlines()
+        lines.extend(f"           | {line}" for line in message[:SNS_LINES_SHOWN])
+        if len(message) > SNS_LINES_SHOWN:
+            lines.append(f"           | ... ({len(message) - SNS_LINES_SHOWN} more lines)")
+    if not result.notifications:
+        lines.append("SNS        no notification sent")
+    lines.append(f"Stored in  s3://{bucket}/ ({len(result.stored_keys)} objects)")
+    lines.append(f"Recorded   {result.record_count} items in DynamoDB table {table}")
+    lines.append(f"Copied to  {out}/ ({copied} files)")
+    stream.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

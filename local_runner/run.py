@@ -1,0 +1,137 @@
+"""Start one execution on the emulated deployment, show progress, and collect what a user wants to see."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_runner.emulator import Deployment
+
+EXIT_SUCCEEDED = 0
+EXIT_IMAGES_FAILED = 1
+EXIT_INVALID_INPUT = 2
+EXIT_EXECUTION_FAILED = 3
+OUT_MARKER = ".image-downloader-output"
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int | None
+    stored: int
+    failed: int
+
+
+@dataclass
+class RunResult:
+    execution_name: str
+    status: str
+    error: str | None
+    cause: str | None
+    output: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    notifications: list[dict[str, str]]
+    stored_keys: list[str] = field(default_factory=list)
+    record_count: int = 0
+    elapsed_seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "SUCCEEDED":
+            return EXIT_SUCCEEDED
+        if self.error == "ImagesFailed":
+            return EXIT_IMAGES_FAILED
+        if self.error == "InvalidInput":
+            return EXIT_INVALID_INPUT
+        return EXIT_EXECUTION_FAILED
+
+
+def run_execution(
+    deployment: Deployment,
+    request: dict[str, Any],
+    on_progress: Callable[[Progress], None] | None = None,
+    poll_seconds: float = 0.2,
+    timeout_seconds: float = 3600,
+) -> RunResult:
+    """Run the state machine on ``request`` until it ends; report progress while it runs."""
+    sfn = deployment.client("stepfunctions")
+    name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    execution_arn = sfn.start_execution(
+        stateMachineArn=deployment.state_machine_arn, name=name, input=json.dumps(request)
+    )["executionArn"]
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if on_progress:
+            on_progress(current_progress(deployment))
+        if description["status"] != "RUNNING":
+            break
+        if time.monotonic() - started > timeout_seconds:
+            sfn.stop_execution(
+                executionArn=execution_arn, error="LocalTimeout", cause="the local run timed out"
+            )
+            continue
+        time.sleep(poll_seconds)
+    consolidated = deployment.invocations.of("consolidate")
+    return RunResult(
+        execution_name=name,
+        status=description["status"],
+        error=description.get("error"),
+        cause=description.get("cause"),
+        output=json.loads(description["output"]) if description.get("output") else None,
+        summary=consolidated[-1] if consolidated else None,
+        notifications=deployment.notifications(),
+        stored_keys=stored_keys(deployment),
+        record_count=record_count(deployment),
+        elapsed_seconds=time.monotonic() - started,
+    )
+
+
+def current_progress(deployment: Deployment) -> Progress:
+    batches = deployment.invocations.of("batch")
+    total = batches[-1].get("total") if batches and "total" in batches[-1] else None
+    failed = sum(result.get("failed", 0) for result in deployment.invocations.of("download"))
+    stored = record_count(deployment)
+    return Progress(done=stored + failed, total=total, stored=stored, failed=failed)
+
+
+def record_count(deployment: Deployment) -> int:
+    dynamodb = deployment.client("dynamodb")
+    paginator = dynamodb.get_paginator("scan")
+    pages = paginator.paginate(TableName=deployment.config.table, Select="COUNT")
+    return sum(page["Count"] for page in pages)
+
+
+def stored_keys(deployment: Deployment) -> list[str]:
+    s3 = deployment.client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=deployment.config.bucket, Prefix=deployment.config.image_key_prefix
+    )
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+def copy_images_out(deployment: Deployment, keys: list[str], out_dir: Path) -> int:
+    """Copy the stored images into ``out_dir``, replacing what an earlier local run left there."""
+    if out_dir.exists() and (out_dir / OUT_MARKER).exists():
+        shutil.rmtree(out_dir)
+    elif out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(
+            f"{out_dir} is not empty and was not written by a local run; choose another --out"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / OUT_MARKER).write_text("written by `make run`; replaced on the next run\n")
+    s3 = deployment.client("s3")
+    prefix = deployment.config.image_key_prefix
+    for key in keys:
+        target = (out_dir / key.removeprefix(prefix)).resolve()
+        if not target.is_relative_to(out_dir.resolve()):
+            raise ValueError(f"refusing to write {key} outside {out_dir}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(deployment.config.bucket, key, str(target))
+    return len(keys)

@@ -1,0 +1,50 @@
+"""Serve the bundled sample images on 127.0.0.1, so ``make run`` works with no network."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+class _SampleHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SampleServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = self.server.files.get(urlsplit(self.path).path.lstrip("/"))
+        status, content_type = (200, "image/gif") if body is not None else (404, "text/plain")
+        body = body if body is not None else b"not found"
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class SampleServer(ThreadingHTTPServer):
+    """``with SampleServer(files) as server: server.base_url``; unknown paths answer 404."""
+
+    daemon_threads = True
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        super().__init__(("127.0.0.1", 0), _SampleHandler)
+        self.files = dict(files)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def __enter__(self) -> SampleServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
