@@ -1,0 +1,82 @@
+"""The local runner's plumbing: the zip is built like archive_file, handlers come from that zip, and the
+emulated functions get the environment the Terraform module sets."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from image_downloader import settings
+from local_runner.emulator import DeploymentConfig, FunctionSpec, load_handlers, merged_environment
+from local_runner.packaging import LAMBDA_SOURCE, build_lambda_zip, included_files
+
+HANDLER_MODULES = {
+    "image_downloader/batch.py",
+    "image_downloader/download.py",
+    "image_downloader/consolidate.py",
+}
+
+
+def test_zip_holds_the_handlers_and_no_caches(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(LAMBDA_SOURCE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "image_downloader" / "__pycache__").mkdir()
+    (source / "image_downloader" / "__pycache__" / "batch.cpython-311.pyc").write_bytes(b"\0")
+    (source / "image_downloader" / "stale.pyc").write_bytes(b"\0")
+
+    names = set(zipfile.ZipFile(build_lambda_zip(tmp_path / "lambda.zip", source)).namelist())
+
+    assert names >= HANDLER_MODULES
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    assert names == set(included_files(source))
+
+
+def test_handlers_are_imported_from_the_zip_and_leave_loaded_modules_alone(tmp_path: Path) -> None:
+    import image_downloader.batch as already_loaded
+
+    config = DeploymentConfig()
+    handlers = load_handlers(build_lambda_zip(tmp_path / "lambda.zip"), config.functions())
+
+    assert set(handlers) == {"batch", "download", "consolidate"}
+    assert handlers["batch"].__globals__["__file__"].startswith(str(tmp_path / "lambda.zip"))
+    assert sys.modules["image_downloader.batch"] is already_loaded
+
+
+def test_a_packaging_mistake_fails_the_local_run(tmp_path: Path) -> None:
+    broken = tmp_path / "lambda.zip"
+    with (
+        zipfile.ZipFile(build_lambda_zip(tmp_path / "good.zip")) as good,
+        zipfile.ZipFile(broken, "w") as archive,
+    ):
+        for name in good.namelist():
+            if name != "image_downloader/consolidate.py":
+                archive.writestr(name, good.read(name))
+
+    with pytest.raises(ModuleNotFoundError, match="consolidate"):
+        load_handlers(broken, DeploymentConfig().functions())
+
+
+def test_each_emulated_function_gets_exactly_its_contracted_environment() -> None:
+    for spec in DeploymentConfig().functions():
+        assert set(spec.environment) == set(settings.ENV_BY_FUNCTION[spec.name]), spec.name
+
+
+def test_conflicting_environment_values_are_refused() -> None:
+    specs = (
+        FunctionSpec("one", "m.h", 1, {"BUCKET_NAME": "a"}),
+        FunctionSpec("two", "m.h", 1, {"BUCKET_NAME": "b"}),
+    )
+    with pytest.raises(RuntimeError, match="BUCKET_NAME differs"):
+        merged_environment(specs)
+
+
+def test_the_private_address_guard_stays_on_unless_the_run_turns_it_off() -> None:
+    def download_env(config: DeploymentConfig) -> dict:
+        return next(spec.environment for spec in config.functions() if spec.name == "download")
+
+    assert download_env(DeploymentConfig())["ALLOW_PRIVATE_ADDRESSES"] == "false"
+    assert download_env(DeploymentConfig(allow_private_addresses=True))["ALLOW_PRIVATE_ADDRESSES"] == "true"
