@@ -1,0 +1,44 @@
+output "executions_url" {
+  description = "URL to POST a download request to (scripts/invoke.py reads it from here)."
+  value       = module.image_downloader.executions_url
+}
+
+output "api_authorization_type" {
+  description = "How the API authorizes callers; scripts/invoke.py signs or sends a token accordingly."
+  value       = module.image_downloader.api_authorization_type
+}
+
+output "executions_route_arn" {
+  description = "Resource to allow execute-api:Invoke on for callers when the API uses AWS_IAM."
+  value       = module.image_downloader.executions_route_arn
+}
+
+output "state_machine_arn" {
+  description = "ARN of the state machine."
+  value       = module.image_downloader.state_machine_arn
+}
+
+output "bucket_name" {
+  description = "Bucket holding the images and failure reports."
+  value       = module.image_downloader.bucket_name
+}
+
+output "table_name" {
+  description = "DynamoDB table of image records."
+  value       = module.image_downloader.table_name
+}
+
+output "topic_arn" {
+  description = "SNS topic of the failure reports."
+  value       = module.image_downloader.topic_arn
+}
+
+output "function_names" {
+  description = "Lambda function names by role."
+  value       = module.image_downloader.function_names
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups by component."
+  value       = module.image_downloader.log_group_names
+}

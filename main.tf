@@ -1,0 +1,108 @@
+locals {
+  # Named here and handed to both modules, so the topic policy (notification) and the role (state_machine)
+  # agree on it without either module waiting for the other.
+  state_machine_role_name = "${var.name}-state-machine"
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  name        = var.name
+  tags        = var.tags
+  kms_key_arn = var.kms_key_arn
+
+  bucket_name                            = var.storage.bucket_name
+  force_destroy                          = var.storage.force_destroy
+  versioning_enabled                     = var.storage.versioning_enabled
+  image_key_prefix                       = var.storage.image_key_prefix
+  glacier_ir_transition_days             = var.storage.glacier_ir_transition_days
+  glacier_ir_min_object_size_bytes       = var.storage.glacier_ir_min_object_size_bytes
+  abort_incomplete_multipart_upload_days = var.storage.abort_incomplete_multipart_upload_days
+  noncurrent_version_expiration_days     = var.storage.noncurrent_version_expiration_days
+  table_deletion_protection_enabled      = var.storage.table_deletion_protection_enabled
+}
+
+module "compute" {
+  source = "./modules/compute"
+
+  name        = var.name
+  tags        = var.tags
+  kms_key_arn = var.kms_key_arn
+
+  bucket_name       = module.storage.bucket_name
+  bucket_arn        = module.storage.bucket_arn
+  table_name        = module.storage.table_name
+  table_arn         = module.storage.table_arn
+  image_key_prefix  = var.storage.image_key_prefix
+  report_key_prefix = var.storage.report_key_prefix
+
+  runtime               = var.lambda.runtime
+  architecture          = var.lambda.architecture
+  application_log_level = var.lambda.application_log_level
+  functions = {
+    batch       = var.lambda.batch
+    download    = var.lambda.download
+    consolidate = var.lambda.consolidate
+  }
+  downloader = var.downloader
+  limits     = var.limits
+
+  log_retention_days            = var.log_retention_days
+  tracing_enabled               = var.tracing_enabled
+  iam_role_permissions_boundary = var.iam_role_permissions_boundary
+}
+
+module "notification" {
+  source = "./modules/notification"
+
+  name        = var.name
+  tags        = var.tags
+  kms_key_arn = var.kms_key_arn
+
+  publisher_role_name = local.state_machine_role_name
+  email_addresses     = var.notification_emails
+}
+
+module "state_machine" {
+  source = "./modules/state_machine"
+
+  name        = var.name
+  role_name   = local.state_machine_role_name
+  tags        = var.tags
+  kms_key_arn = var.kms_key_arn
+
+  function_arns     = module.compute.function_arns
+  function_timeouts = module.compute.function_timeouts
+  topic_arn         = module.notification.topic_arn
+  topic_kms_key_arn = var.kms_key_arn
+  bucket_name       = module.storage.bucket_name
+  table_name        = module.storage.table_name
+
+  map_max_concurrency       = var.state_machine.map_max_concurrency
+  execution_timeout_seconds = var.state_machine.execution_timeout_seconds
+  log_level                 = var.state_machine.log_level
+  include_execution_data    = var.state_machine.include_execution_data
+
+  log_retention_days            = var.log_retention_days
+  tracing_enabled               = var.tracing_enabled
+  iam_role_permissions_boundary = var.iam_role_permissions_boundary
+}
+
+module "api" {
+  source = "./modules/api"
+
+  name = var.name
+  tags = var.tags
+
+  state_machine_arn        = module.state_machine.state_machine_arn
+  authorization_type       = var.api.authorization_type
+  jwt_issuer               = var.api.jwt_issuer
+  jwt_audience             = var.api.jwt_audience
+  jwt_authorization_scopes = var.api.jwt_authorization_scopes
+  throttling_burst_limit   = var.api.throttling_burst_limit
+  throttling_rate_limit    = var.api.throttling_rate_limit
+
+  log_retention_days            = var.log_retention_days
+  kms_key_arn                   = var.kms_key_arn
+  iam_role_permissions_boundary = var.iam_role_permissions_boundary
+}

@@ -1,0 +1,24 @@
+output "api_id" {
+  description = "ID of the HTTP API."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "api_endpoint" {
+  description = "Base URL of the HTTP API (https://{api-id}.execute-api.{region}.amazonaws.com)."
+  value       = aws_apigatewayv2_api.this.api_endpoint
+}
+
+output "executions_url" {
+  description = "Full URL to POST a download request to."
+  value       = "${aws_apigatewayv2_api.this.api_endpoint}/executions"
+}
+
+output "executions_route_arn" {
+  description = "execute-api ARN of POST /executions on the $default stage: the resource to allow execute-api:Invoke on for callers when authorization_type is AWS_IAM."
+  value       = "${aws_apigatewayv2_api.this.execution_arn}/${aws_apigatewayv2_stage.default.name}/POST/executions"
+}
+
+output "access_log_group_name" {
+  description = "CloudWatch log group of the API's access logs."
+  value       = aws_cloudwatch_log_group.access.name
+}

@@ -1,0 +1,99 @@
+variable "name" {
+  description = "Name of the HTTP API; its role is `<name>-api` and its access log group `/aws/vendedlogs/apigateway/<name>/access`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource of this module."
+  type        = map(string)
+  default     = {}
+}
+
+variable "state_machine_arn" {
+  description = "ARN of the state machine that POST /executions starts; the API's role may start this one only."
+  type        = string
+}
+
+variable "authorization_type" {
+  description = "Who may call POST /executions: AWS_IAM (SigV4-signed requests of principals allowed execute-api:Invoke), JWT (bearer tokens of jwt_issuer for jwt_audience) or NONE (anyone who knows the URL)."
+  type        = string
+  default     = "AWS_IAM"
+
+  validation {
+    condition     = contains(["AWS_IAM", "JWT", "NONE"], var.authorization_type)
+    error_message = "authorization_type must be AWS_IAM, JWT or NONE."
+  }
+}
+
+variable "jwt_issuer" {
+  description = "Issuer URL of the accepted JWTs when authorization_type is JWT (GitHub Actions OIDC: \"https://token.actions.githubusercontent.com\")."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_issuer == null || can(regex("^https://", var.jwt_issuer))
+    error_message = "jwt_issuer must be an https:// URL."
+  }
+}
+
+variable "jwt_audience" {
+  description = "Accepted `aud` values of the JWTs when authorization_type is JWT; a token must carry one of them."
+  type        = list(string)
+  default     = []
+}
+
+variable "jwt_authorization_scopes" {
+  description = "Scopes a JWT must carry (any one of them) when authorization_type is JWT; empty accepts any scope."
+  type        = list(string)
+  default     = []
+}
+
+variable "throttling_burst_limit" {
+  description = "Requests the stage accepts in a burst before it throttles."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "throttling_burst_limit must be a whole number, 0 or more."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Steady-state requests per second the stage accepts."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.throttling_rate_limit >= 0
+    error_message = "throttling_rate_limit must be 0 or more."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the access log group keeps its events."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for the access log group, or null for CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+}
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of a policy set as permissions boundary on the API's role, or null."
+  type        = string
+  default     = null
+}

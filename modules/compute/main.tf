@@ -1,0 +1,244 @@
+data "aws_partition" "current" {}
+
+locals {
+  # Kept equal to local_runner/packaging.py ARCHIVE_EXCLUDES (a test compares them): the zip the local
+  # runner builds is the zip Lambda runs. Glob patterns relative to lambda_src/ (doublestar syntax).
+  archive_excludes = ["**/__pycache__/**", "**/*.pyc"]
+
+  # The environment of each function: exactly the names image_downloader/settings.py reads
+  # (ENV_BY_FUNCTION; tests/test_terraform_consistency.py holds both sides together).
+  environment = {
+    batch = {
+      MAX_LAMBDA_CONCUR       = tostring(var.limits.max_lambda_concur)
+      MAX_PATHS_PER_EXECUTION = tostring(var.limits.max_paths_per_execution)
+      DEFAULT_BATCH_SIZE      = tostring(var.limits.default_batch_size)
+    }
+    download = {
+      BUCKET_NAME                = var.bucket_name
+      TABLE_NAME                 = var.table_name
+      IMAGE_KEY_PREFIX           = var.image_key_prefix
+      REPORT_KEY_PREFIX          = var.report_key_prefix
+      MAX_IMAGE_BYTES            = tostring(var.downloader.max_image_bytes)
+      ALLOWED_HOSTS              = join(",", var.downloader.allowed_hosts)
+      ALLOW_PRIVATE_ADDRESSES    = tostring(var.downloader.allow_private_addresses)
+      CONNECT_TIMEOUT_SECONDS    = tostring(var.downloader.connect_timeout_seconds)
+      READ_TIMEOUT_SECONDS       = tostring(var.downloader.read_timeout_seconds)
+      TIME_BUDGET_MARGIN_SECONDS = tostring(var.downloader.time_budget_margin_seconds)
+    }
+    consolidate = {
+      BUCKET_NAME         = var.bucket_name
+      REPORT_KEY_PREFIX   = var.report_key_prefix
+      MAX_LISTED_FAILURES = tostring(var.limits.max_listed_failures)
+    }
+  }
+
+  functions = {
+    batch = {
+      handler     = "image_downloader.batch.handler"
+      description = "Validates a download request and splits its paths into batches."
+      memory_size = var.functions.batch.memory_size
+      timeout     = var.functions.batch.timeout
+    }
+    download = {
+      handler     = "image_downloader.download.handler"
+      description = "Downloads one batch of images into S3 and records each in DynamoDB."
+      memory_size = var.functions.download.memory_size
+      timeout     = var.functions.download.timeout
+    }
+    consolidate = {
+      handler     = "image_downloader.consolidate.handler"
+      description = "Merges the batch results into one report and the notification text."
+      memory_size = var.functions.consolidate.memory_size
+      timeout     = var.functions.consolidate.timeout
+    }
+  }
+}
+
+################################################################################
+# Package: one zip of lambda_src/ for the three handlers
+################################################################################
+
+data "archive_file" "package" {
+  type             = "zip"
+  source_dir       = "${path.module}/../../lambda_src"
+  excludes         = local.archive_excludes
+  output_path      = "${path.module}/../../build/lambda_src.zip"
+  output_file_mode = "0644"
+}
+
+################################################################################
+# Logs: created before the functions, so Lambda never creates an unmanaged group
+################################################################################
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
+################################################################################
+# IAM: one role per function, each allowed only what its handler does
+################################################################################
+
+data "aws_iam_policy_document" "assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  for_each = local.functions
+
+  name                 = "${var.name}-${each.key}"
+  description          = "Execution role of the ${var.name}-${each.key} Lambda function."
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.iam_role_permissions_boundary
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "logs" {
+  for_each = local.functions
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "logs" {
+  for_each = local.functions
+
+  name   = "logs"
+  role   = aws_iam_role.lambda[each.key].id
+  policy = data.aws_iam_policy_document.logs[each.key].json
+}
+
+data "aws_iam_policy_document" "download" {
+  statement {
+    sid       = "StoreImages"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${var.bucket_arn}/${var.image_key_prefix}*"]
+  }
+
+  statement {
+    sid       = "WriteFailureReports"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+  }
+
+  statement {
+    sid       = "RecordImages"
+    actions   = ["dynamodb:PutItem"]
+    resources = [var.table_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "UseStorageKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "download" {
+  name   = "download"
+  role   = aws_iam_role.lambda["download"].id
+  policy = data.aws_iam_policy_document.download.json
+}
+
+data "aws_iam_policy_document" "consolidate" {
+  statement {
+    sid       = "ReadAndWriteReports"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "UseStorageKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "consolidate" {
+  name   = "consolidate"
+  role   = aws_iam_role.lambda["consolidate"].id
+  policy = data.aws_iam_policy_document.consolidate.json
+}
+
+resource "aws_iam_role_policy_attachment" "xray" {
+  for_each = var.tracing_enabled ? local.functions : {}
+
+  role       = aws_iam_role.lambda[each.key].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+################################################################################
+# Functions
+################################################################################
+
+resource "aws_lambda_function" "handler" {
+  #checkov:skip=CKV_AWS_116:Step Functions invokes these functions synchronously and handles their errors (Retry/Catch); a dead-letter queue only receives failed asynchronous invocations.
+  #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and public image hosts; a VPC would add a NAT gateway and no isolation (the downloader refuses private addresses itself).
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Map state's MaxConcurrency (1-40) and the API's throttling; reserving it would take capacity from the account pool and fail on accounts with a low quota.
+  #checkov:skip=CKV_AWS_272:The package is zipped from source by archive_file at plan time, so there is no signed artifact for a code-signing configuration to verify.
+  #checkov:skip=CKV_AWS_173:The environment holds only bucket/table names, prefixes and limits, no secrets; Lambda encrypts it at rest with its AWS managed key.
+  for_each = local.functions
+
+  function_name = "${var.name}-${each.key}"
+  description   = each.value.description
+  role          = aws_iam_role.lambda[each.key].arn
+
+  filename         = data.archive_file.package.output_path
+  source_code_hash = data.archive_file.package.output_base64sha256
+  handler          = each.value.handler
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  memory_size      = each.value.memory_size
+  timeout          = each.value.timeout
+
+  environment {
+    variables = local.environment[each.key]
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.lambda[each.key].name
+    application_log_level = var.application_log_level
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = each.key != "download" || each.value.timeout > var.downloader.time_budget_margin_seconds + var.downloader.connect_timeout_seconds
+      error_message = "functions.download.timeout must exceed downloader.time_budget_margin_seconds + downloader.connect_timeout_seconds, or the function stops before downloading anything."
+    }
+  }
+
+  # The role must be able to write logs before the first invocation.
+  depends_on = [aws_iam_role_policy.logs]
+}

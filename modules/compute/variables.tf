@@ -1,0 +1,188 @@
+variable "name" {
+  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download` and `<name>-consolidate`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource of this module."
+  type        = map(string)
+  default     = {}
+}
+
+variable "bucket_name" {
+  description = "Bucket the download function writes images and failure reports to."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of that bucket, for the functions' IAM policies."
+  type        = string
+}
+
+variable "table_name" {
+  description = "DynamoDB table the download function records each image in."
+  type        = string
+}
+
+variable "table_arn" {
+  description = "ARN of that table, for the download function's IAM policy."
+  type        = string
+}
+
+variable "image_key_prefix" {
+  description = "Key prefix of the images; the download function may write and delete below it only."
+  type        = string
+  default     = "images/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.image_key_prefix))
+    error_message = "image_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"images/\")."
+  }
+}
+
+variable "report_key_prefix" {
+  description = "Key prefix of the failure reports written by the download function and read back by the consolidate function."
+  type        = string
+  default     = "reports/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.report_key_prefix))
+    error_message = "report_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"reports/\")."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key of the bucket, table and log groups, or null. When set, the download and consolidate roles may use it (kms:GenerateDataKey, kms:Decrypt) and the log groups are encrypted with it."
+  type        = string
+  default     = null
+}
+
+variable "runtime" {
+  description = "Lambda runtime of the three functions."
+  type        = string
+  default     = "python3.13"
+
+  validation {
+    condition     = can(regex("^python3\\.(1[2-9]|[2-9][0-9])$", var.runtime))
+    error_message = "runtime must be a Python runtime of version 3.12 or later (e.g. \"python3.13\")."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of the functions: arm64 (Graviton, cheaper per GB-second) or x86_64. The package is pure Python, so both work."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "functions" {
+  description = "Memory (MB) and timeout (seconds) of each function."
+  type = object({
+    batch = optional(object({
+      memory_size = optional(number, 256)
+      timeout     = optional(number, 60)
+    }), {})
+    download = optional(object({
+      memory_size = optional(number, 512)
+      timeout     = optional(number, 300)
+    }), {})
+    consolidate = optional(object({
+      memory_size = optional(number, 256)
+      timeout     = optional(number, 120)
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for function in [var.functions.batch, var.functions.download, var.functions.consolidate] :
+      function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
+    ])
+    error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."
+  }
+}
+
+variable "downloader" {
+  description = "What the download function may fetch and how long it waits. allow_private_addresses = true lets it reach private, loopback and link-local addresses (the instance metadata service among them): keep false on AWS."
+  type = object({
+    allowed_hosts              = optional(list(string), [])
+    allow_private_addresses    = optional(bool, false)
+    max_image_bytes            = optional(number, 52428800)
+    connect_timeout_seconds    = optional(number, 5)
+    read_timeout_seconds       = optional(number, 30)
+    time_budget_margin_seconds = optional(number, 20)
+  })
+  default = {}
+
+  validation {
+    condition     = var.downloader.max_image_bytes >= 1 && var.downloader.connect_timeout_seconds > 0 && var.downloader.read_timeout_seconds > 0 && var.downloader.time_budget_margin_seconds > 0
+    error_message = "downloader.max_image_bytes must be at least 1 and the timeouts and margin greater than 0."
+  }
+
+  validation {
+    condition     = alltrue([for host in var.downloader.allowed_hosts : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", host))])
+    error_message = "downloader.allowed_hosts must hold bare host names such as \"fluentpython.com\" (no scheme, port or path)."
+  }
+}
+
+variable "limits" {
+  description = "Limits the batch and consolidate functions enforce on each request."
+  type = object({
+    max_lambda_concur       = optional(number, 50)
+    max_paths_per_execution = optional(number, 10000)
+    default_batch_size      = optional(number, 100)
+    max_listed_failures     = optional(number, 50)
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for limit in [var.limits.max_lambda_concur, var.limits.max_paths_per_execution, var.limits.default_batch_size, var.limits.max_listed_failures] :
+      limit >= 1 && floor(limit) == limit
+    ])
+    error_message = "Every limit must be a whole number, at least 1."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the functions' CloudWatch log groups keep their events."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "application_log_level" {
+  description = "Lowest level of the handlers' own log records that reaches CloudWatch (JSON log format)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
+    error_message = "application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "tracing_enabled" {
+  description = "Trace the functions with AWS X-Ray (adds the AWSXRayDaemonWriteAccess managed policy to their roles)."
+  type        = bool
+  default     = false
+}
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of a policy set as permissions boundary on the functions' roles, or null."
+  type        = string
+  default     = null
+}

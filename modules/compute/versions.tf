@@ -1,0 +1,15 @@
+terraform {
+  required_version = ">= 1.5.7"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 6.0"
+    }
+    # 2.5.0 added glob patterns (doublestar) to archive_file's `excludes`.
+    archive = {
+      source  = "hashicorp/archive"
+      version = ">= 2.5"
+    }
+  }
+}

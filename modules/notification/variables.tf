@@ -1,0 +1,47 @@
+variable "name" {
+  description = "Name prefix: the topic is named `<name>-notifications`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource of this module."
+  type        = map(string)
+  default     = {}
+}
+
+variable "kms_key_arn" {
+  description = "ARN of a customer managed KMS key for the topic. Null uses the AWS managed key `alias/aws/sns`. A customer managed key must let the publisher role use kms:GenerateDataKey and kms:Decrypt."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:<partition>:kms:...)."
+  }
+}
+
+variable "publisher_role_name" {
+  description = "Name of the only IAM role (of this account, path /) allowed to publish to the topic: the state machine's role."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.publisher_role_name))
+    error_message = "publisher_role_name must be an IAM role name: 1-64 letters, digits and +=,.@_- characters."
+  }
+}
+
+variable "email_addresses" {
+  description = "Addresses subscribed to the failure reports; each must confirm the subscription mail from AWS."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
+    error_message = "Every entry of email_addresses must be an e-mail address."
+  }
+}

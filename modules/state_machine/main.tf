@@ -1,0 +1,160 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  state_machine_name = var.name
+  # Built from its parts so the role's trust policy can name the state machine before it exists.
+  state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:stateMachine:${local.state_machine_name}"
+
+  function_arns = [var.function_arns.batch, var.function_arns.download, var.function_arns.consolidate]
+
+  # A Task waits a little longer than its Lambda function may run, so the function's own timeout error
+  # (which the template can tell apart) arrives first.
+  task_timeout_margin_seconds = 15
+}
+
+################################################################################
+# Logs
+################################################################################
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  # Under /aws/vendedlogs/ so CloudWatch Logs does not grow its account-wide resource policy per log group.
+  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
+################################################################################
+# IAM
+################################################################################
+
+data "aws_iam_policy_document" "assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.state_machine_arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "state_machine" {
+  name                 = coalesce(var.role_name, "${var.name}-state-machine")
+  description          = "Role of the ${local.state_machine_name} state machine."
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.iam_role_permissions_boundary
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "state_machine" {
+  statement {
+    sid       = "InvokePipelineFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = concat(local.function_arns, [for arn in local.function_arns : "${arn}:*"])
+  }
+
+  statement {
+    sid       = "PublishNotifications"
+    actions   = ["sns:Publish"]
+    resources = [var.topic_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.topic_kms_key_arn == null ? [] : [var.topic_kms_key_arn]
+
+    content {
+      sid       = "EncryptNotifications"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+
+  # CloudWatch Logs delivery for Step Functions: these actions do not support resource-level permissions.
+  statement {
+    sid = "DeliverExecutionLogs"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:DescribeLogGroups",
+      "logs:DescribeResourcePolicies",
+      "logs:GetLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:UpdateLogDelivery",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "state-machine"
+  role   = aws_iam_role.state_machine.id
+  policy = data.aws_iam_policy_document.state_machine.json
+}
+
+resource "aws_iam_role_policy_attachment" "xray" {
+  count = var.tracing_enabled ? 1 : 0
+
+  role       = aws_iam_role.state_machine.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
+################################################################################
+# State machine
+################################################################################
+
+resource "aws_sfn_state_machine" "this" {
+  #checkov:skip=CKV_AWS_284:X-Ray tracing is opt-in (tracing_enabled): it is billed per trace and adds nothing to the execution history Step Functions keeps anyway.
+  #checkov:skip=CKV_AWS_285:Execution data (every state's input and output, i.e. all requested URLs) is opt-in (include_execution_data); the events themselves are logged at log_level.
+  name     = local.state_machine_name
+  role_arn = aws_iam_role.state_machine.arn
+  type     = "STANDARD"
+
+  definition = templatefile("${path.module}/../../sfn/image_downloader.asl.json", {
+    batch_function_arn          = var.function_arns.batch
+    download_function_arn       = var.function_arns.download
+    consolidate_function_arn    = var.function_arns.consolidate
+    topic_arn                   = var.topic_arn
+    bucket_name                 = var.bucket_name
+    table_name                  = var.table_name
+    map_max_concurrency         = var.map_max_concurrency
+    batch_timeout_seconds       = var.function_timeouts.batch + local.task_timeout_margin_seconds
+    download_timeout_seconds    = var.function_timeouts.download + local.task_timeout_margin_seconds
+    consolidate_timeout_seconds = var.function_timeouts.consolidate + local.task_timeout_margin_seconds
+    execution_timeout_seconds   = var.execution_timeout_seconds
+  })
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    level                  = var.log_level
+    include_execution_data = var.include_execution_data
+  }
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  tags = var.tags
+
+  # Step Functions checks at creation that the role may deliver logs and invoke the functions.
+  depends_on = [aws_iam_role_policy.state_machine]
+}

@@ -1,0 +1,133 @@
+variable "name" {
+  description = "Name of the state machine; its role is `<name>-state-machine` and its log group `/aws/vendedlogs/states/<name>`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
+  }
+}
+
+variable "role_name" {
+  description = "Name of the state machine's IAM role; null names it `<name>-state-machine`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.role_name))
+    error_message = "role_name must be an IAM role name: 1-64 letters, digits and +=,.@_- characters."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every resource of this module."
+  type        = map(string)
+  default     = {}
+}
+
+variable "function_arns" {
+  description = "Unqualified ARNs of the three functions the state machine invokes; its role may invoke exactly these and their versions and aliases."
+  type = object({
+    batch       = string
+    download    = string
+    consolidate = string
+  })
+}
+
+variable "function_timeouts" {
+  description = "Timeout in seconds of each function; each Task's timeout is this plus a 15-second margin."
+  type = object({
+    batch       = number
+    download    = number
+    consolidate = number
+  })
+}
+
+variable "topic_arn" {
+  description = "SNS topic the state machine publishes failure reports to."
+  type        = string
+}
+
+variable "topic_kms_key_arn" {
+  description = "Customer managed KMS key of the topic, or null when the topic uses the AWS managed key; when set, the role may use it to publish."
+  type        = string
+  default     = null
+}
+
+variable "bucket_name" {
+  description = "Bucket of the images, echoed in the execution output."
+  type        = string
+}
+
+variable "table_name" {
+  description = "Table of the image records, echoed in the execution output."
+  type        = string
+}
+
+variable "map_max_concurrency" {
+  description = "How many download Lambdas the Map state runs at once (inline Map: at most 40)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.map_max_concurrency >= 1 && var.map_max_concurrency <= 40 && floor(var.map_max_concurrency) == var.map_max_concurrency
+    error_message = "map_max_concurrency must be a whole number between 1 and 40."
+  }
+}
+
+variable "execution_timeout_seconds" {
+  description = "Longest time one execution may run before Step Functions stops it."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.execution_timeout_seconds >= 60 && var.execution_timeout_seconds <= 31536000 && floor(var.execution_timeout_seconds) == var.execution_timeout_seconds
+    error_message = "execution_timeout_seconds must be a whole number between 60 and 31536000 (one year)."
+  }
+}
+
+variable "log_level" {
+  description = "Which execution history events go to CloudWatch Logs: ALL, ERROR, FATAL or OFF."
+  type        = string
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.log_level)
+    error_message = "log_level must be one of ALL, ERROR, FATAL, OFF."
+  }
+}
+
+variable "include_execution_data" {
+  description = "Log the input and output of each state as well (contains the requested URLs)."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Days the state machine's log group keeps its events."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer managed KMS key for the log group, or null for CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+}
+
+variable "tracing_enabled" {
+  description = "Trace executions with AWS X-Ray (adds the AWSXRayDaemonWriteAccess managed policy to the role)."
+  type        = bool
+  default     = false
+}
+
+variable "iam_role_permissions_boundary" {
+  description = "ARN of a policy set as permissions boundary on the state machine's role, or null."
+  type        = string
+  default     = null
+}
