@@ -1,0 +1,123 @@
+"""Helpers of the tier that runs the real terraform binary (tests/terraform/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# CI sets this so that a missing terraform, provider or moto server fails the run instead of skipping.
+REQUIRE_ENV = "IMAGE_DOWNLOADER_REQUIRE_TERRAFORM"
+# What a copy of the module needs: the root module, its submodules and everything they read.
+MODULE_TREE = (
+    "main.tf",
+    "variables.tf",
+    "outputs.tf",
+    "versions.tf",
+    "modules",
+    "sfn",
+    "lambda_src",
+    "examples",
+)
+IGNORED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".terraform", ".terraform.lock.hcl", "*.tfstate*", "terraform.tfvars", "tfplan"
+)
+
+
+def terraform_binary() -> str | None:
+    return shutil.which("terraform") or shutil.which("tofu")
+
+
+def tier_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false")
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it where the tier is required (CI)."""
+    if tier_required():
+        pytest.fail(f"{reason} ({REQUIRE_ENV} is set)", pytrace=False)
+    pytest.skip(reason)
+
+
+def relax_pytest_terraform(config: pytest.Config) -> None:
+    """pytest-terraform refuses to start a session without a terraform binary (a ValueError from its
+    pytest_configure). Where there is none, switch it to replay mode, which needs no binary: the tests of
+    this tier then skip themselves, and the rest of the suite runs."""
+    if config.getoption("dest_tf_binary", None) or terraform_binary():
+        return
+    from pytest_terraform import tf
+
+    if tf.LazyReplay.value is None:
+        tf.LazyReplay.value = True
+
+
+def copy_module_tree(destination: Path) -> Path:
+    """A copy of the repository's Terraform (and what it packages) to run terraform in, so that no
+    .terraform directory, lock file, state or zip lands in the working tree."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in MODULE_TREE:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=IGNORED)
+        elif source.is_file():
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def terraform_env(plugin_cache: Path) -> dict[str, str]:
+    plugin_cache.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_CLI_CONFIG_FILE": os.environ.get("TF_CLI_CONFIG_FILE", os.devnull),
+        "TF_PLUGIN_CACHE_DIR": os.environ.get("TF_PLUGIN_CACHE_DIR", str(plugin_cache)),
+    }
+
+
+def run_terraform(
+    binary: str, arguments: list[str], cwd: Path, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [binary, *arguments, "-no-color"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
+def last_lines(text: str, count: int = 12) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines[-count:])
+
+
+MOTO_SERVICES = ("apigatewayv2", "dynamodb", "iam", "lambda", "logs", "s3", "sfn", "sns", "sts")
+
+
+def moto_provider_override(endpoint: str, region: str = "us-east-1") -> str:
+    """An override file for examples/complete that points the AWS provider at a moto server (the pattern
+    tflocal uses): fake keys, no account lookup, path-style S3, an endpoint for every service used."""
+    endpoints = "\n".join(f'    {service:<12} = "{endpoint}"' for service in MOTO_SERVICES)
+    return f"""provider "aws" {{
+  region                      = "{region}"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
