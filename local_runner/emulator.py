@@ -27,6 +27,9 @@ from local_runner.packaging import build_lambda_zip
 from local_runner.template import render_asl
 
 REGION = "us-east-1"
+# A Task's timeout is its function's timeout plus this (local.task_timeout_margin_seconds in
+# modules/state_machine), so the function's own timeout error comes first.
+TASK_TIMEOUT_MARGIN_SECONDS = 15
 PACKAGE = "image_downloader"
 Handler = Callable[[dict, Any], Any]
 
@@ -59,7 +62,7 @@ class DeploymentConfig:
     read_timeout_seconds: float = 30.0
     time_budget_margin_seconds: float = 20.0
     max_listed_failures: int = 50
-    batch_timeout_seconds: int = 30
+    batch_timeout_seconds: int = 60
     download_timeout_seconds: int = 300
     consolidate_timeout_seconds: int = 120
     execution_timeout_seconds: int = 3600
@@ -334,8 +337,8 @@ def state_machine_variables(
         "bucket_name": config.bucket,
         "table_name": config.table,
         "map_max_concurrency": config.map_max_concurrency,
-        "batch_timeout_seconds": config.batch_timeout_seconds + 10,
-        "download_timeout_seconds": config.download_timeout_seconds + 30,
-        "consolidate_timeout_seconds": config.consolidate_timeout_seconds + 10,
+        "batch_timeout_seconds": config.batch_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
+        "download_timeout_seconds": config.download_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
+        "consolidate_timeout_seconds": config.consolidate_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "execution_timeout_seconds": config.execution_timeout_seconds,
     }

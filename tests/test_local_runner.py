@@ -3,6 +3,7 @@ emulated functions get the environment the Terraform module sets."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import zipfile
@@ -11,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from image_downloader import settings
-from local_runner.emulator import DeploymentConfig, FunctionSpec, load_handlers, merged_environment
-from local_runner.packaging import LAMBDA_SOURCE, build_lambda_zip, included_files
+from local_runner.emulator import (
+    TASK_TIMEOUT_MARGIN_SECONDS,
+    DeploymentConfig,
+    FunctionSpec,
+    load_handlers,
+    merged_environment,
+)
+from local_runner.packaging import ARCHIVE_EXCLUDES, LAMBDA_SOURCE, build_lambda_zip, included_files
+from local_runner.template import REPO_ROOT
 
 HANDLER_MODULES = {
     "image_downloader/batch.py",
@@ -80,3 +88,45 @@ def test_the_private_address_guard_stays_on_unless_the_run_turns_it_off() -> Non
 
     assert download_env(DeploymentConfig())["ALLOW_PRIVATE_ADDRESSES"] == "false"
     assert download_env(DeploymentConfig(allow_private_addresses=True))["ALLOW_PRIVATE_ADDRESSES"] == "true"
+
+
+def _terraform_default(text: str, name: str, within: str | None = None) -> str:
+    if within:
+        text = text[text.index(f"{within} = optional(object({{") :]
+    match = re.search(rf"\b{name}\s*=\s*optional\([^,]+,\s*([^)]+)\)", text)
+    assert match, f"no optional() default for {name} in variables.tf"
+    return match.group(1).strip().strip('"')
+
+
+def test_local_deployment_uses_the_terraform_modules_defaults() -> None:
+    variables = (REPO_ROOT / "variables.tf").read_text()
+    config = DeploymentConfig()
+    plain = (
+        "image_key_prefix",
+        "report_key_prefix",
+        "max_image_bytes",
+        "connect_timeout_seconds",
+        "read_timeout_seconds",
+        "time_budget_margin_seconds",
+        "max_lambda_concur",
+        "max_paths_per_execution",
+        "default_batch_size",
+        "max_listed_failures",
+        "map_max_concurrency",
+        "execution_timeout_seconds",
+    )
+    for name in plain:
+        assert str(getattr(config, name)).removesuffix(".0") == _terraform_default(variables, name), name
+    assert _terraform_default(variables, "allow_private_addresses") == "false"
+    for function in ("batch", "download", "consolidate"):
+        expected = _terraform_default(variables, "timeout", within=function)
+        assert str(getattr(config, f"{function}_timeout_seconds")) == expected, function
+    state_machine = (REPO_ROOT / "modules/state_machine/main.tf").read_text()
+    assert f"task_timeout_margin_seconds = {TASK_TIMEOUT_MARGIN_SECONDS}" in state_machine
+
+
+def test_zip_excludes_match_the_terraform_archive_excludes() -> None:
+    compute = (REPO_ROOT / "modules/compute/main.tf").read_text()
+    match = re.search(r"archive_excludes\s*=\s*\[([^\]]*)\]", compute)
+    assert match, "local.archive_excludes not found in modules/compute/main.tf"
+    assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == ARCHIVE_EXCLUDES
