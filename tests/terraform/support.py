@@ -94,9 +94,14 @@ def run_terraform(
     )
 
 
-def last_lines(text: str, count: int = 12) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return "\n".join(lines[-count:])
+def error_summary(text: str) -> str:
+    """Terraform's first ``Error:`` line and the sentence after it, on one line."""
+    lines = [line.strip(" │╷╵") for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    for index, line in enumerate(lines):
+        if line.startswith("Error:"):
+            return " ".join(lines[index : index + 3])
+    return lines[-1] if lines else "no output"
 
 
 MOTO_SERVICES = ("apigatewayv2", "dynamodb", "iam", "lambda", "logs", "s3", "sfn", "sns", "sts")

@@ -21,7 +21,7 @@ from image_downloader.settings import ENV_BY_FUNCTION
 from tests.terraform import moto_shims
 from tests.terraform.support import (
     copy_module_tree,
-    last_lines,
+    error_summary,
     moto_provider_override,
     run_terraform,
     terraform_binary,
@@ -60,7 +60,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     if init.returncode != 0:
         unavailable(
             "terraform init cannot install the hashicorp/aws and hashicorp/archive providers "
-            f"(no registry access?):\n{last_lines(init.stdout + init.stderr)}"
+            f"(no registry access?): {error_summary(init.stdout + init.stderr)}"
         )
     return space
 
