@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from moto import mock_aws
+from moto.core.models import botocore_stubber
 
+from image_downloader.engine import RetryPolicy
+from image_downloader.settings import DownloadSettings
+from image_downloader.storage import AwsClients, aws_clients, image_key
 from tests.support.image_server import ImageServer
 
 
@@ -23,3 +36,148 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+# --- download engine: moto S3 + DynamoDB, test settings, the invariant, injected AWS faults ----------------
+
+IMAGES_BUCKET = "images-bucket"
+IMAGES_TABLE = "images"
+# Retries as in production, only faster.
+FAST_RETRIES = RetryPolicy(
+    attempts=3, backoff_factor=0.02, backoff_cap_seconds=0.1, jitter_seconds=0.02, max_seconds_per_url=10
+)
+
+
+class _RawBody(io.BytesIO):
+    def stream(self, **kwargs: object) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+def _aws_error(request: Any, status: int, body: bytes, content_type: str) -> AWSResponse:
+    headers = {"Content-Type": content_type, "x-amzn-RequestId": "injected"}
+    return AWSResponse(request.url, status, headers, _RawBody(body))
+
+
+@dataclass
+class AwsWorld:
+    """moto's S3 bucket and DynamoDB table, and what a user would look at in them."""
+
+    s3: Any
+    dynamodb: Any
+    bucket: str = IMAGES_BUCKET
+    table: str = IMAGES_TABLE
+
+    def settings(self, **overrides: Any) -> DownloadSettings:
+        """Settings for the local server: private addresses allowed, short timeouts, a 64 KiB limit."""
+        values: dict[str, Any] = {
+            "bucket_name": self.bucket,
+            "table_name": self.table,
+            "allow_private_addresses": True,
+            "connect_timeout_seconds": 0.5,
+            "read_timeout_seconds": 0.5,
+            "max_image_bytes": 64 * 1024,
+            "time_budget_margin_seconds": 1.0,
+        }
+        return DownloadSettings(**{**values, **overrides})
+
+    def clients(
+        self,
+        max_attempts: int = 4,
+        s3_put_fails: Callable[[str], bool] | None = None,
+        dynamodb_put_throttled: Callable[[str], bool] | None = None,
+    ) -> AwsClients:
+        """Fresh clients. S3 puts whose key matches ``s3_put_fails`` answer AccessDenied; DynamoDB puts whose
+        url matches ``dynamodb_put_throttled`` answer ProvisionedThroughputExceeded (retried)."""
+        config = Config(retries={"mode": "standard", "max_attempts": max_attempts}, max_pool_connections=50)
+        clients = AwsClients(
+            s3=boto3.client("s3", config=config), dynamodb=boto3.client("dynamodb", config=config)
+        )
+        for client, fault in ((clients.s3, s3_put_fails), (clients.dynamodb, dynamodb_put_throttled)):
+            if fault is not None:
+                _route_through_fault(client, fault)
+        return clients
+
+    def image_keys(self, prefix: str = "images/") -> set[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def records(self) -> dict[str, dict[str, str]]:
+        pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table)
+        return {
+            item["url"]["S"]: {name: next(iter(value.values())) for name, value in item.items()}
+            for page in pages
+            for item in page["Items"]
+        }
+
+    def report(self, key: str) -> dict:
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def assert_accounted_for(self, urls: list[str], result: dict) -> dict[str, dict]:
+        """The invariant: every URL is stored in S3 and recorded in DynamoDB, or listed as failed with a
+        reason; never both, never neither. Returns the failures by URL."""
+        failures = {}
+        if result["failuresKey"] is not None:
+            failures = {failure["url"]: failure for failure in self.report(result["failuresKey"])["failures"]}
+        keys = self.image_keys()
+        records = self.records()
+        for url in urls:
+            key = image_key("images/", url)
+            stored = key in keys
+            recorded = url in records
+            if url in failures:
+                assert failures[url]["reason"], f"{url}: failed without a reason"
+                assert not stored, f"{url}: listed as failed ({failures[url]['reason']}) but stored at {key}"
+                assert not recorded, f"{url}: listed as failed ({failures[url]['reason']}) but recorded"
+            else:
+                assert stored, f"{url}: neither failed nor stored"
+                assert recorded, f"{url}: stored but not recorded in DynamoDB"
+                assert records[url]["key"] == key
+        assert result["requested"] == len(urls)
+        assert result["failed"] == len(failures)
+        assert result["succeeded"] == len(urls) - len(failures)
+        assert (result["failuresKey"] is None) == (not failures)
+        return failures
+
+
+def _object_key(url: str) -> str:
+    path = unquote(urlsplit(url).path).lstrip("/")
+    return path.removeprefix(f"{IMAGES_BUCKET}/")
+
+
+def _route_through_fault(client: Any, fault: Callable[[str], bool]) -> None:
+    """Put ``fault`` in front of moto on ``client``: a matching request never reaches moto."""
+
+    def before_send(event_name: str, request: Any, **kwargs: Any) -> AWSResponse | None:
+        if "PutObject" in event_name and fault(_object_key(request.url)):
+            body = b"<Error><Code>AccessDenied</Code><Message>injected fault</Message></Error>"
+            return _aws_error(request, 403, body, "application/xml")
+        if "PutItem" in event_name and fault(json.loads(request.body)["Item"]["url"]["S"]):
+            body = json.dumps(
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "message": "injected fault",
+                }
+            ).encode()
+            return _aws_error(request, 400, body, "application/x-amz-json-1.0")
+        return botocore_stubber(event_name=event_name, request=request, **kwargs)
+
+    client.meta.events.unregister("before-send", botocore_stubber)
+    client.meta.events.register("before-send", before_send)
+
+
+@pytest.fixture
+def aws() -> Iterator[AwsWorld]:
+    """moto S3 + DynamoDB with the bucket and table of the download Lambda; no cached client survives."""
+    aws_clients.cache_clear()
+    with mock_aws():
+        s3 = boto3.client("s3")
+        dynamodb = boto3.client("dynamodb")
+        s3.create_bucket(Bucket=IMAGES_BUCKET)
+        dynamodb.create_table(
+            TableName=IMAGES_TABLE,
+            KeySchema=[{"AttributeName": "url", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "url", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield AwsWorld(s3=s3, dynamodb=dynamodb)
+    aws_clients.cache_clear()

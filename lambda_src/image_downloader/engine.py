@@ -1,0 +1,510 @@
+"""The download engine: every URL of a batch ends either stored by the sink or as a ``Failure``.
+
+Concurrency model: ``concurrency`` worker threads share one urllib3 ``PoolManager`` whose pools hold at
+most ``concurrency`` keep-alive connections per host (``block=True``), so at most ``concurrency``
+requests are in flight and each worker keeps reusing its connection. Blocking sockets release the GIL,
+and the per-image CPU work (headers, hashing, spooling) is small, so threads overlap the network waits
+as well as an event loop would, with less code and with boto3 (which is synchronous) in the same worker.
+
+Bodies are streamed into a ``SpooledTemporaryFile`` that spills to ``/tmp`` past ``SPOOL_MEMORY_BYTES``:
+memory does not grow with image size. The size limit, the content checks and the SHA-256 run while
+streaming.
+
+Retries are urllib3's ``Retry`` (``BoundedRetry`` below): connection errors, read timeouts and
+429/500/502/503/504, honouring ``Retry-After``, with exponential backoff plus jitter, a bounded number of
+attempts and a bounded total time per URL. An error while reading the body (reset, timeout) is fed to
+the same ``Retry`` object, which decides whether and when to ask again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import IO, TYPE_CHECKING, Literal, Protocol
+from urllib.parse import urljoin
+
+from urllib3 import Timeout
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
+from urllib3.util.retry import Retry
+
+from image_downloader.content import SNIFF_BYTES, NotAnImage, check_declared_type, identify
+from image_downloader.netguard import Blocked, check_url, guarded_pool_manager
+from image_downloader.settings import DownloadSettings
+
+if TYPE_CHECKING:  # urllib3 1.26 has only HTTPResponse; 2.x types responses as BaseHTTPResponse
+    from urllib3 import BaseHTTPResponse
+
+FailureKind = Literal[
+    "http_status", "timeout", "connection", "too_large", "not_image", "blocked", "storage", "time_budget"
+]
+
+SPOOL_MEMORY_BYTES = 256 * 1024
+CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A small error body is read to keep the connection; a larger one costs a new connection instead.
+DRAIN_LIMIT_BYTES = 64 * 1024
+REQUEST_HEADERS = {
+    "User-Agent": "serverless-image-downloader/0.1",
+    "Accept": "image/*",
+    "Accept-Encoding": "identity",
+}
+NOT_ATTEMPTED = "not attempted: time budget"
+INTERRUPTED = "interrupted: time budget"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    backoff_factor: float = 0.5
+    backoff_cap_seconds: float = 10.0
+    jitter_seconds: float = 0.5
+    max_seconds_per_url: float = 120.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the Lambda is stopped, on the ``time.monotonic()`` clock (``math.inf`` when unknown)."""
+
+    at: float = math.inf
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    @classmethod
+    def from_context(cls, context: object) -> Deadline:
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        return cls() if remaining_ms is None else cls.after(remaining_ms() / 1000)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+@dataclass
+class DownloadedImage:
+    url: str
+    final_url: str
+    body: IO[bytes]
+    size: int
+    sha256: bytes
+    content_type: str
+
+    @property
+    def sha256_hex(self) -> str:
+        return self.sha256.hex()
+
+
+class StorageError(Exception):
+    """The sink could not store an image; the message says why, and nothing of it is left stored."""
+
+
+class Sink(Protocol):
+    def store(self, image: DownloadedImage) -> None:
+        """Store ``image`` completely or raise ``StorageError`` leaving nothing stored."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    url: str
+    kind: FailureKind
+    reason: str
+    status: int | None = None
+
+    def to_json(self) -> dict:
+        return {"url": self.url, "kind": self.kind, "status": self.status, "reason": self.reason}
+
+
+@dataclass
+class BatchOutcome:
+    requested: int
+    succeeded: int = 0
+    bytes: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class DownloadFailed(Exception):
+    def __init__(self, kind: FailureKind, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.status = status
+
+
+class BoundedRetry(Retry):
+    """``Retry`` with jitter, a backoff cap and a point in time after which it gives up.
+
+    Works the same on urllib3 1.26 and 2.x: it passes urllib3 none of the 2.x-only arguments
+    (``backoff_jitter``, ``backoff_max``) and adds jitter and the cap in ``get_backoff_time``. The wait
+    before the next attempt is decided once, in ``increment``: if it would end after ``give_up_at``
+    the retry is refused there (urllib3 then returns the last response or raises the last error).
+    """
+
+    def __init__(
+        self,
+        *args: object,
+        give_up_at: float = math.inf,
+        jitter: float = 0.0,
+        backoff_cap: float = 10.0,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.give_up_at = give_up_at
+        self.jitter = jitter
+        self.backoff_cap = backoff_cap
+        self.planned_wait = 0.0
+
+    def new(self, **kw: object) -> BoundedRetry:
+        new = super().new(**kw)
+        new.give_up_at, new.jitter, new.backoff_cap = self.give_up_at, self.jitter, self.backoff_cap
+        return new
+
+    def get_backoff_time(self) -> float:
+        return min(self.backoff_cap, super().get_backoff_time()) + random.uniform(0, self.jitter)
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: object = None,
+        _stacktrace: object = None,
+    ) -> BoundedRetry:
+        new = super().increment(
+            method=method, url=url, response=response, error=error, _pool=_pool, _stacktrace=_stacktrace
+        )
+        wait = new._wait_before_next(response)
+        if time.monotonic() + wait > self.give_up_at:
+            reason = error or ResponseError(f"retrying would pass the time limit (next wait {wait:.1f} s)")
+            raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        new.planned_wait = wait
+        return new
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        if self.planned_wait > 0:
+            time.sleep(self.planned_wait)
+
+    def _wait_before_next(self, response: BaseHTTPResponse | None) -> float:
+        retry_after = None
+        if response is not None and self.respect_retry_after_header:
+            try:
+                retry_after = self.get_retry_after(response)
+            except HTTPError:  # an unparsable Retry-After falls back to the backoff
+                retry_after = None
+        return retry_after if retry_after else self.get_backoff_time()
+
+    @property
+    def attempts(self) -> int:
+        return len(self.history) + 1
+
+
+def download_all(
+    urls: Sequence[str],
+    concurrency: int,
+    sink: Sink,
+    settings: DownloadSettings,
+    deadline: Deadline,
+    on_progress: ProgressCallback | None = None,
+    policy: RetryPolicy | None = None,
+) -> BatchOutcome:
+    """Download ``urls`` with at most ``concurrency`` in flight, store each with ``sink``, and account for
+    every one of them: the outcome lists each URL that was not stored, with its reason."""
+    outcome = BatchOutcome(requested=len(urls))
+    if not urls:
+        return outcome
+    workers = max(1, min(concurrency, len(urls)))
+    downloader = _Downloader(settings, policy or RetryPolicy(), deadline, workers)
+    results: list[Failure | int | None] = [None] * len(urls)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as executor:
+            futures = {
+                executor.submit(downloader.process, url, sink): index for index, url in enumerate(urls)
+            }
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if on_progress is not None:
+                    on_progress(done, len(urls))
+    finally:
+        downloader.close()
+    for result in results:
+        if isinstance(result, Failure):
+            outcome.failures.append(result)
+        else:
+            outcome.succeeded += 1
+            outcome.bytes += result or 0
+    return outcome
+
+
+class _Downloader:
+    def __init__(
+        self, settings: DownloadSettings, policy: RetryPolicy, deadline: Deadline, pool: int
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        margin = settings.time_budget_margin_seconds
+        self.start_before = deadline.at - margin
+        # Work in flight is cut off halfway through the margin, leaving the rest to write the report.
+        self.stop_at = deadline.at - margin / 2
+        self.http = guarded_pool_manager(settings, maxsize=pool, block=True)
+
+    def close(self) -> None:
+        self.http.clear()
+
+    def process(self, url: str, sink: Sink) -> Failure | int:
+        """Download and store one URL; the stored size, or the failure. Never raises."""
+        if time.monotonic() >= self.start_before:
+            return Failure(url, "time_budget", NOT_ATTEMPTED)
+        try:
+            image = self.download(url)
+        except DownloadFailed as failed:
+            return self._failure(url, failed)
+        except Exception as error:  # a bug must not lose the URL
+            return Failure(url, "connection", f"unexpected error: {error!r}")
+        try:
+            sink.store(image)
+        except StorageError as error:
+            return Failure(url, "storage", f"could not store {url}: {error}")
+        except Exception as error:
+            return Failure(url, "storage", f"could not store {url}: unexpected error: {error!r}")
+        finally:
+            image.body.close()
+        return image.size
+
+    def _failure(self, url: str, failed: DownloadFailed) -> Failure:
+        if failed.kind in ("timeout", "connection") and time.monotonic() >= self.stop_at:
+            return Failure(url, "time_budget", INTERRUPTED)
+        return Failure(url, failed.kind, failed.reason, failed.status)
+
+    def download(self, url: str) -> DownloadedImage:
+        give_up_at = min(time.monotonic() + self.policy.max_seconds_per_url, self.stop_at)
+        retry = self._new_retry(give_up_at)
+        while True:
+            response, final_url = self._open(url, retry)
+            try:
+                return self._read_image(response, url, final_url, give_up_at)
+            except (ReadTimeoutError, ProtocolError, SSLError) as error:
+                retry = self._retry_body(response.retries or retry, url, final_url, error)
+            finally:
+                response.release_conn()
+
+    def _new_retry(self, give_up_at: float) -> BoundedRetry:
+        retries = self.policy.attempts - 1
+        return BoundedRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            redirect=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=self.policy.backoff_factor,
+            raise_on_status=False,
+            raise_on_redirect=False,
+            respect_retry_after_header=True,
+            give_up_at=give_up_at,
+            jitter=self.policy.jitter_seconds,
+            backoff_cap=self.policy.backoff_cap_seconds,
+        )
+
+    def _retry_body(self, retry: Retry, url: str, final_url: str, error: HTTPError) -> BoundedRetry:
+        """Let the ``Retry`` decide about an error that happened while reading the body."""
+        try:
+            new = retry.increment(method="GET", url=final_url, error=error)
+        except (MaxRetryError, HTTPError) as exhausted:
+            raise _transport_failure(url, getattr(exhausted, "reason", exhausted)) from error
+        new.sleep()
+        return new  # type: ignore[return-value]
+
+    def _open(self, url: str, retry: BoundedRetry) -> tuple[BaseHTTPResponse, str]:
+        """GET ``url``, following redirects one checked hop at a time, up to a 200 response."""
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._request(url, current, retry)
+            location = response.get_redirect_location()
+            if not location:
+                if response.status != HTTPStatus.OK:
+                    _discard(response)
+                    raise _status_failure(url, response)
+                return response, current
+            _discard(response)
+            retry = response.retries or retry  # type: ignore[assignment]
+            current = urljoin(current, location)
+        raise DownloadFailed("http_status", f"more than {MAX_REDIRECTS} redirects: {url}", response.status)
+
+    def _request(self, url: str, current: str, retry: BoundedRetry) -> BaseHTTPResponse:
+        try:
+            check_url(current, self.settings)
+            return self.http.request(
+                "GET",
+                current,
+                headers=REQUEST_HEADERS,
+                retries=retry,
+                redirect=False,
+                preload_content=False,
+                timeout=self._timeout(),
+                enforce_content_length=True,
+            )
+        except Blocked as blocked:
+            via = "" if current == url else f" (redirected to {current})"
+            raise DownloadFailed("blocked", f"blocked: {blocked}{via}: {url}") from blocked
+        except MaxRetryError as error:
+            raise _transport_failure(url, error.reason) from error
+        except (HTTPError, OSError) as error:
+            raise _transport_failure(url, error) from error
+
+    def _timeout(self) -> Timeout:
+        left = max(0.001, self.stop_at - time.monotonic())
+        return Timeout(
+            connect=min(self.settings.connect_timeout_seconds, left),
+            read=min(self.settings.read_timeout_seconds, left),
+        )
+
+    def _read_image(
+        self, response: BaseHTTPResponse, url: str, final_url: str, give_up_at: float
+    ) -> DownloadedImage:
+        limit = self.settings.max_image_bytes
+        declared = _content_length(response)
+        if declared is not None and declared > limit:
+            _discard(response)
+            raise DownloadFailed("too_large", f"too large: {declared} bytes (limit {limit}): {url}")
+        try:
+            promised = check_declared_type(response.headers.get("Content-Type"))
+        except NotAnImage as error:
+            _discard(response)
+            raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - handed to the caller
+        try:
+            size, digest, content_type = self._spool(response, spool, promised, url, give_up_at)
+            if declared is not None and size != declared:
+                raise ProtocolError(f"body ended after {size} of {declared} bytes")
+        except BaseException:
+            spool.close()
+            response.close()
+            raise
+        spool.seek(0)
+        return DownloadedImage(url, final_url, spool, size, digest, content_type)
+
+    def _spool(
+        self, response: BaseHTTPResponse, spool: IO[bytes], promised: str | None, url: str, give_up_at: float
+    ) -> tuple[int, bytes, str]:
+        limit = self.settings.max_image_bytes
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        content_type: str | None = None
+        for chunk in _chunks(response):
+            size += len(chunk)
+            if size > limit:
+                raise DownloadFailed("too_large", f"too large: more than {limit} bytes: {url}")
+            if content_type is None:
+                head += chunk[: SNIFF_BYTES - len(head)]
+                if len(head) >= SNIFF_BYTES:
+                    content_type = _identify(head, promised, url)
+            digest.update(chunk)
+            _write(spool, chunk, url)
+            if time.monotonic() > give_up_at:
+                raise DownloadFailed("timeout", f"timed out: still downloading after the time limit: {url}")
+        if content_type is None:
+            content_type = _identify(head, promised, url)
+        return size, digest.digest(), content_type
+
+
+def _chunks(response: BaseHTTPResponse) -> Iterator[bytes]:
+    try:
+        yield from response.stream(CHUNK_BYTES)
+    except DecodeError as error:
+        raise DownloadFailed("not_image", f"not an image: undecodable Content-Encoding ({error})") from error
+
+
+def _write(spool: IO[bytes], chunk: bytes, url: str) -> None:
+    try:
+        spool.write(chunk)
+    except OSError as error:  # e.g. /tmp full: the function's ephemeral storage is too small
+        raise DownloadFailed(
+            "storage", f"could not buffer the body in {tempfile.gettempdir()}: {error}: {url}"
+        ) from error
+
+
+def _identify(head: bytes, promised: str | None, url: str) -> str:
+    try:
+        return identify(head, promised)
+    except NotAnImage as error:
+        raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
+
+
+def _content_length(response: BaseHTTPResponse) -> int | None:
+    value = response.headers.get("Content-Length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _discard(response: BaseHTTPResponse) -> None:
+    """Done with a response we will not read: keep its connection only if its body is small."""
+    length = _content_length(response)
+    if length is not None and length <= DRAIN_LIMIT_BYTES:
+        response.drain_conn()
+    else:
+        response.close()
+    response.release_conn()
+
+
+def _status_failure(url: str, response: BaseHTTPResponse) -> DownloadFailed:
+    status = response.status
+    tries = response.retries.attempts if isinstance(response.retries, BoundedRetry) else 1
+    attempts = f" after {tries} attempts" if tries > 1 else ""
+    if status == HTTPStatus.NOT_FOUND:
+        reason = f"Could not find: {url}"
+    elif status == HTTPStatus.GONE:
+        reason = f"Gone (HTTP 410): {url}"
+    elif status in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED):
+        reason = f"Access denied (HTTP {status}): {url}"
+    elif status == HTTPStatus.TOO_MANY_REQUESTS:
+        reason = f"Too many requests (HTTP 429){attempts}: {url}"
+    elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        reason = f"Server error (HTTP {status}){attempts}: {url}"
+    else:
+        reason = f"Unexpected HTTP status {status}: {url}"
+    return DownloadFailed("http_status", reason, status)
+
+
+def _transport_failure(url: str, error: object) -> DownloadFailed:
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3 1.26 and 2.x alike.
+    if isinstance(error, ConnectTimeoutError) and not isinstance(error, NewConnectionError):
+        return DownloadFailed("timeout", f"timed out connecting: {url}")
+    if isinstance(error, ReadTimeoutError | TimeoutError):
+        return DownloadFailed("timeout", f"timed out reading: {url}")
+    return DownloadFailed("connection", f"connection failed: {_short(error)}: {url}")
+
+
+def _short(error: object) -> str:
+    """The innermost useful message of a urllib3 error chain."""
+    text = str(error)
+    return text.split(": ", 1)[-1] if text.startswith("<") else text

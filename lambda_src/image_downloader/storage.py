@@ -1,0 +1,158 @@
+"""Where downloaded images go: S3 + DynamoDB in the Lambda, a local folder or nowhere on the command line.
+
+Each sink stores an image completely or raises ``StorageError`` leaving nothing behind: the S3 sink
+deletes the object again when its DynamoDB record cannot be written, so the bucket never holds an image
+the table does not know about.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from image_downloader.engine import DownloadedImage, StorageError
+from image_downloader.settings import DownloadSettings
+
+# Enough for the largest lambdaConcur (50) without a second client for smaller batches.
+MIN_AWS_POOL = 50
+_METADATA_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    s3: Any
+    dynamodb: Any
+
+
+@functools.cache
+def aws_clients(max_pool_connections: int = MIN_AWS_POOL) -> AwsClients:
+    """Clients created once per container (per pool size), shared by every worker thread."""
+    config = Config(
+        max_pool_connections=max_pool_connections,
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=5,
+        read_timeout=60,
+    )
+    return AwsClients(s3=boto3.client("s3", config=config), dynamodb=boto3.client("dynamodb", config=config))
+
+
+def clients_for(concurrency: int) -> AwsClients:
+    return aws_clients(max(MIN_AWS_POOL, concurrency))
+
+
+def image_key(prefix: str, url: str) -> str:
+    """``<prefix><host[:port]>/<path>[?query]``: distinct URLs (up to the scheme) get distinct keys."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{prefix}{host}/{parts.path.lstrip('/')}{query}"
+
+
+class S3DynamoSink:
+    """Puts the object (with its SHA-256 checked by S3), then records it in DynamoDB."""
+
+    def __init__(
+        self, settings: DownloadSettings, clients: AwsClients, execution_id: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.s3 = clients.s3
+        self.dynamodb = clients.dynamodb
+        self.execution_id = execution_id
+
+    def store(self, image: DownloadedImage) -> None:
+        key = image_key(self.settings.image_key_prefix, image.url)
+        self._put_object(key, image)
+        try:
+            self._put_record(key, image)
+        except Exception as error:
+            self._delete_object(key, error)
+            raise StorageError(f"DynamoDB put_item failed, object removed: {_describe(error)}") from error
+
+    def _put_object(self, key: str, image: DownloadedImage) -> None:
+        try:
+            self.s3.put_object(
+                Bucket=self.settings.bucket_name,
+                Key=key,
+                Body=image.body,
+                ContentLength=image.size,
+                ContentType=image.content_type,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(image.sha256).decode("ascii"),
+                Metadata={"sha256": image.sha256_hex, "source-url": quote(image.url, safe=_METADATA_SAFE)},
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError(f"S3 put_object failed: {_describe(error)}") from error
+
+    def _put_record(self, key: str, image: DownloadedImage) -> None:
+        item = {
+            "url": {"S": image.url},
+            "bucket": {"S": self.settings.bucket_name},
+            "key": {"S": key},
+            "size": {"N": str(image.size)},
+            "contentType": {"S": image.content_type},
+            "sha256": {"S": image.sha256_hex},
+            "downloadedAt": {"S": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")},
+        }
+        if self.execution_id:
+            item["executionId"] = {"S": self.execution_id}
+        self.dynamodb.put_item(TableName=self.settings.table_name, Item=item)
+
+    def _delete_object(self, key: str, cause: Exception) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.settings.bucket_name, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError(
+                f"DynamoDB put_item failed ({_describe(cause)}) and the object s3://"
+                f"{self.settings.bucket_name}/{key} could not be removed: {_describe(error)}"
+            ) from error
+
+
+class DiscardSink:
+    """Transfer only: the engine still streams, checks and hashes every body."""
+
+    def store(self, image: DownloadedImage) -> None:
+        pass
+
+
+class FolderSink:
+    """Writes each image under ``root/<host[:port]>/<path>``, refusing paths that would leave ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def store(self, image: DownloadedImage) -> None:
+        target = self.path_for(image.url)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                shutil.copyfileobj(image.body, out)
+        except OSError as error:
+            raise StorageError(f"could not write {target}: {error}") from error
+
+    def path_for(self, url: str) -> Path:
+        relative = image_key("", url).replace("?", "%3F")
+        parts = [part for part in relative.split("/") if part not in ("", ".")]
+        if ".." in parts or not parts:
+            raise StorageError(f"refusing to write outside {self.root}: {relative}")
+        return self.root.joinpath(*parts)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".rstrip(": ")
+    return str(error) or type(error).__name__

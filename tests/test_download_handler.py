@@ -1,0 +1,200 @@
+"""The download Lambda's contract (docs/design.md): event in, compact result out, images in S3, records in
+DynamoDB, and a failure report only when a URL failed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from image_downloader.download import handler
+from image_downloader.errors import ConfigurationError, InvalidInput
+from local_runner.sample_images import flag_gif
+from tests.conftest import AwsWorld
+from tests.support.image_server import ImageServer, Route
+
+
+class FakeContext:
+    def __init__(self, remaining_seconds: float) -> None:
+        self.remaining_seconds = remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_seconds * 1000)
+
+
+LAMBDA_CONTEXT = FakeContext(remaining_seconds=300)
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch, aws: AwsWorld) -> AwsWorld:
+    for name, value in {
+        "BUCKET_NAME": aws.bucket,
+        "TABLE_NAME": aws.table,
+        "ALLOW_PRIVATE_ADDRESSES": "true",
+        "CONNECT_TIMEOUT_SECONDS": "1",
+        "READ_TIMEOUT_SECONDS": "1",
+        "TIME_BUDGET_MARGIN_SECONDS": "5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return aws
+
+
+def event(server: ImageServer, paths: list[str], concurrency: int = 4, index: int = 0) -> dict:
+    return {
+        "batchIndex": index,
+        "executionName": "exec-1",
+        "executionId": "arn:aws:states:us-east-1:123456789012:execution:images:exec-1",
+        "resourcePaths": paths,
+        "batchInput": {"baseUrl": server.base_url, "lambdaConcur": concurrency},
+    }
+
+
+def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
+    image_server: ImageServer, lambda_env: AwsWorld
+) -> None:
+    paths = ["cn/cn.gif", "in/in.gif", "us/us.gif"]
+    bodies = {path: flag_gif(path) for path in paths}
+    for path, body in bodies.items():
+        image_server.add_image(path, body)
+
+    result = handler(event(image_server, paths), LAMBDA_CONTEXT)
+
+    assert result == {
+        "batchIndex": 0,
+        "requested": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "bytes": sum(len(body) for body in bodies.values()),
+        "failuresKey": None,
+    }
+    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    records = lambda_env.records()
+    for path, body in bodies.items():
+        url = image_server.url(path)
+        key = f"images/{host}/{path}"
+        stored = lambda_env.s3.get_object(Bucket=lambda_env.bucket, Key=key, ChecksumMode="ENABLED")
+        digest = hashlib.sha256(body).digest()
+        assert stored["Body"].read() == body
+        assert stored["ContentType"] == "image/gif"
+        assert stored["Metadata"] == {"sha256": digest.hex(), "source-url": url}
+        assert stored["ChecksumSHA256"] == base64.b64encode(digest).decode()
+        record = records[url]
+        assert record.pop("downloadedAt").endswith("Z")
+        assert record == {
+            "url": url,
+            "bucket": lambda_env.bucket,
+            "key": key,
+            "size": str(len(body)),
+            "contentType": "image/gif",
+            "sha256": digest.hex(),
+            "executionId": "arn:aws:states:us-east-1:123456789012:execution:images:exec-1",
+        }
+    assert lambda_env.image_keys(prefix="reports/") == set()
+
+
+def test_same_basename_in_two_folders_keeps_both(image_server: ImageServer, lambda_env: AwsWorld) -> None:
+    paths = ["a/x.gif", "b/x.gif"]
+    for path in paths:
+        image_server.add_image(path)
+
+    result = handler(event(image_server, paths), LAMBDA_CONTEXT)
+
+    assert result["succeeded"] == 2
+    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    assert lambda_env.image_keys() == {f"images/{host}/a/x.gif", f"images/{host}/b/x.gif"}
+    first, second = (
+        lambda_env.s3.get_object(Bucket=lambda_env.bucket, Key=key) for key in sorted(lambda_env.image_keys())
+    )
+    assert first["Body"].read() != second["Body"].read()
+
+
+def test_query_strings_are_kept_in_the_key(image_server: ImageServer, lambda_env: AwsWorld) -> None:
+    image_server.add_image("img.gif")
+
+    result = handler(event(image_server, ["img.gif?size=small", "img.gif?size=large"]), LAMBDA_CONTEXT)
+
+    assert result["succeeded"] == 2
+    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    assert lambda_env.image_keys() == {
+        f"images/{host}/img.gif?size=small",
+        f"images/{host}/img.gif?size=large",
+    }
+
+
+def test_failed_urls_are_reported_in_s3_with_a_human_reason(
+    image_server: ImageServer, lambda_env: AwsWorld
+) -> None:
+    image_server.add_image("cn/cn.gif")
+    image_server.add("page.gif", Route(body=b"<html></html>", content_type="text/html"))
+    paths = ["cn/cn.gif", "zz/zz.gif", "page.gif"]
+
+    result = handler(event(image_server, paths, index=7), LAMBDA_CONTEXT)
+
+    assert result["failuresKey"] == "reports/exec-1/batch-00007.json"
+    assert (result["succeeded"], result["failed"]) == (1, 2)
+    report = lambda_env.report(result["failuresKey"])
+    assert report["executionName"] == "exec-1"
+    assert report["batchIndex"] == 7
+    missing = image_server.url("zz/zz.gif")
+    assert report["failures"][0] == {
+        "url": missing,
+        "kind": "http_status",
+        "status": 404,
+        "reason": f"Could not find: {missing}",
+    }
+    assert report["failures"][1]["kind"] == "not_image"
+    assert "text/html" in report["failures"][1]["reason"]
+    lambda_env.assert_accounted_for([image_server.url(path) for path in paths], result)
+
+
+def test_the_result_stays_small_for_a_large_batch(image_server: ImageServer, lambda_env: AwsWorld) -> None:
+    paths = [f"missing/{index}.gif" for index in range(300)]
+
+    result = handler(event(image_server, paths, concurrency=20), LAMBDA_CONTEXT)
+
+    assert result["failed"] == 300
+    assert len(json.dumps(result)) < 200
+    assert len(lambda_env.report(result["failuresKey"])["failures"]) == 300
+
+
+def test_urls_left_when_the_time_budget_runs_out_are_reported_not_attempted(
+    image_server: ImageServer, lambda_env: AwsWorld
+) -> None:
+    image_server.add_image("cn/cn.gif")
+
+    result = handler(event(image_server, ["cn/cn.gif"]), FakeContext(remaining_seconds=4))
+
+    assert result["failed"] == 1
+    [failure] = lambda_env.report(result["failuresKey"])["failures"]
+    assert failure["kind"] == "time_budget"
+    assert failure["reason"] == "not attempted: time budget"
+    assert image_server.hits("cn/cn.gif") == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"resourcePaths": "a.gif"}, "resourcePaths: must be a list"),
+        ({"resourcePaths": ["a.gif", 3]}, "resourcePaths[1]"),
+        ({"batchIndex": -1}, "batchIndex"),
+        ({"executionName": ""}, "executionName"),
+        ({"batchInput": {"baseUrl": "http://h/"}}, "batchInput.lambdaConcur"),
+        ({"batchInput": {"lambdaConcur": 2}}, "batchInput.baseUrl"),
+    ],
+)
+def test_a_malformed_event_raises_invalid_input_naming_the_field(
+    image_server: ImageServer, lambda_env: AwsWorld, change: dict, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message.replace("[", r"\[")):
+        handler({**event(image_server, ["a.gif"]), **change}, LAMBDA_CONTEXT)
+
+
+def test_a_missing_bucket_setting_is_a_configuration_error(
+    image_server: ImageServer, lambda_env: AwsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BUCKET_NAME")
+
+    with pytest.raises(ConfigurationError, match="BUCKET_NAME"):
+        handler(event(image_server, ["a.gif"]), LAMBDA_CONTEXT)
