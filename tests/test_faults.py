@@ -1,0 +1,259 @@
+"""Fault injection, one test per fault kind, through the whole download path (engine, S3, DynamoDB).
+
+Every test ends with the invariant: each requested URL is either stored in S3 and recorded in DynamoDB,
+or listed as failed with its reason; never both, never neither. Each batch also holds a healthy image,
+which must be stored whatever happens to its neighbours.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from image_downloader import netguard
+from image_downloader.download import BatchRequest, download_batch
+from image_downloader.engine import Deadline
+from image_downloader.settings import DownloadSettings
+from image_downloader.storage import AwsClients
+from local_runner.sample_images import flag_gif
+from tests.conftest import FAST_RETRIES, AwsWorld
+from tests.support.image_server import (
+    ImageServer,
+    RawHandler,
+    Route,
+    chunked,
+    reset_mid_body,
+    sequence,
+    slow_body,
+    unresponsive_port,
+)
+
+GIF = flag_gif("fault")
+BIG_GIF = GIF[:-1] + b"\x00" * (100 * 1024) + b";"  # larger than the tests' 64 KiB limit
+ERROR = Route(status=500, body=b"oops", content_type="text/plain")
+
+
+def run_batch(
+    aws: AwsWorld,
+    urls: list[str],
+    settings: DownloadSettings | None = None,
+    clients: AwsClients | None = None,
+    concurrency: int = 3,
+) -> tuple[dict, dict[str, dict]]:
+    """Download ``urls`` (all on one server) as one batch: the result and the failures, after checking
+    the invariant."""
+    base_url = "/".join(urls[0].split("/", 3)[:3]) + "/"
+    request = BatchRequest(
+        batch_index=0,
+        execution_name="faults",
+        execution_id="arn:aws:states:us-east-1:123456789012:execution:images:faults",
+        base_url=base_url,
+        resource_paths=tuple(url.removeprefix(base_url) for url in urls),
+        concurrency=concurrency,
+    )
+    assert request.urls == urls
+    result = download_batch(
+        request, settings or aws.settings(), Deadline(), clients=clients, policy=FAST_RETRIES
+    )
+    return result, aws.assert_accounted_for(urls, result)
+
+
+def with_healthy(server: ImageServer, fault_path: str, route: Route | RawHandler) -> tuple[str, str]:
+    return server.add_image("healthy.gif", GIF), server.add(fault_path, route)
+
+
+def test_connect_timeout(aws: AwsWorld) -> None:
+    with unresponsive_port() as port:
+        stuck = [f"http://127.0.0.1:{port}/a.gif", f"http://127.0.0.1:{port}/b.gif"]
+        started = time.monotonic()
+        _, failures = run_batch(aws, stuck, concurrency=2)
+    assert time.monotonic() - started < 5
+    for url in stuck:
+        assert failures[url]["kind"] == "timeout"
+        assert failures[url]["reason"] == f"timed out connecting: {url}"
+
+
+def test_slow_body_past_the_read_timeout(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, slow = with_healthy(image_server, "slow.gif", slow_body(GIF, first=10, pause=1.5))
+
+    _, failures = run_batch(aws, [healthy, slow])
+
+    assert failures[slow]["kind"] == "timeout"
+    assert failures[slow]["reason"] == f"timed out reading: {slow}"
+    assert image_server.hits("slow.gif") == FAST_RETRIES.attempts
+    assert list(failures) == [slow]
+
+
+def test_500_then_200_is_stored_after_one_retry(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, flaky = with_healthy(image_server, "flaky.gif", sequence(ERROR, Route(body=GIF)))
+
+    result, failures = run_batch(aws, [healthy, flaky])
+
+    assert failures == {}
+    assert result["succeeded"] == 2
+    assert image_server.hits("flaky.gif") == 2
+
+
+def test_503_with_retry_after_is_honoured(image_server: ImageServer, aws: AwsWorld) -> None:
+    busy = Route(status=503, body=b"busy", content_type="text/plain", headers={"Retry-After": "1"})
+    healthy, later = with_healthy(image_server, "later.gif", sequence(busy, Route(body=GIF)))
+    started = time.monotonic()
+
+    _, failures = run_batch(aws, [healthy, later])
+
+    assert failures == {}
+    assert time.monotonic() - started >= 1.0
+    assert image_server.hits("later.gif") == 2
+
+
+def test_429_is_retried_then_reported(image_server: ImageServer, aws: AwsWorld) -> None:
+    too_many = Route(status=429, body=b"slow down", content_type="text/plain", headers={"Retry-After": "0"})
+    image_server.add_image("healthy.gif", GIF)
+    once = image_server.add("once.gif", sequence(too_many, Route(body=GIF)))
+    always = image_server.add("always.gif", too_many)
+
+    _, failures = run_batch(aws, [image_server.url("healthy.gif"), once, always])
+
+    assert list(failures) == [always]
+    assert failures[always]["status"] == 429
+    assert failures[always]["reason"] == f"Too many requests (HTTP 429) after 3 attempts: {always}"
+    assert image_server.hits("always.gif") == FAST_RETRIES.attempts
+
+
+def test_404_is_reported_as_could_not_find_and_not_retried(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy = image_server.add_image("healthy.gif", GIF)
+    missing = image_server.url("zz/zz.gif")
+
+    _, failures = run_batch(aws, [healthy, missing])
+
+    assert failures[missing] == {
+        "url": missing,
+        "kind": "http_status",
+        "status": 404,
+        "reason": f"Could not find: {missing}",
+    }
+    assert image_server.hits("zz/zz.gif") == 1
+
+
+def test_connection_reset_mid_body(image_server: ImageServer, aws: AwsWorld) -> None:
+    image_server.add_image("healthy.gif", GIF)
+    body = GIF + b"\x00" * 20_000
+    recovers = image_server.add("recovers.gif", sequence(reset_mid_body(body, after=5000), Route(body=GIF)))
+    broken = image_server.add("broken.gif", reset_mid_body(body, after=5000))
+
+    _, failures = run_batch(aws, [image_server.url("healthy.gif"), recovers, broken])
+
+    assert list(failures) == [broken]
+    assert failures[broken]["kind"] == "connection"
+    assert "Connection broken" in failures[broken]["reason"]
+    assert image_server.hits("recovers.gif") == 2
+    assert image_server.hits("broken.gif") == FAST_RETRIES.attempts
+
+
+def test_body_larger_than_the_limit_with_content_length(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, big = with_healthy(image_server, "big.gif", Route(body=BIG_GIF))
+
+    _, failures = run_batch(aws, [healthy, big])
+
+    assert failures[big]["kind"] == "too_large"
+    assert failures[big]["reason"] == f"too large: {len(BIG_GIF)} bytes (limit {64 * 1024}): {big}"
+    assert image_server.hits("big.gif") == 1
+
+
+def test_body_larger_than_the_limit_without_content_length(image_server: ImageServer, aws: AwsWorld) -> None:
+    image_server.add_image("healthy.gif", GIF)
+    small = image_server.add("small-chunked.gif", chunked(GIF))
+    big = image_server.add("big-chunked.gif", chunked(BIG_GIF))
+
+    _, failures = run_batch(aws, [image_server.url("healthy.gif"), small, big])
+
+    assert list(failures) == [big]
+    assert failures[big]["kind"] == "too_large"
+    assert failures[big]["reason"] == f"too large: more than {64 * 1024} bytes: {big}"
+
+
+def test_wrong_content_type(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, page = with_healthy(image_server, "page.gif", Route(body=GIF, content_type="text/html"))
+
+    _, failures = run_batch(aws, [healthy, page])
+
+    assert failures[page]["kind"] == "not_image"
+    assert failures[page]["reason"] == f"not an image: Content-Type text/html is not an image type: {page}"
+
+
+def test_non_image_bytes_under_an_image_type(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, fake = with_healthy(
+        image_server, "fake.gif", Route(body=b"<html>gotcha</html>", content_type="image/gif")
+    )
+
+    _, failures = run_batch(aws, [healthy, fake])
+
+    assert failures[fake]["kind"] == "not_image"
+    assert "body is not a known image format under Content-Type image/gif" in failures[fake]["reason"]
+
+
+def test_redirect_to_a_private_address(
+    image_server: ImageServer, aws: AwsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The local server stands in for a public host; every other private address keeps being refused.
+    real = netguard.address_problem
+    monkeypatch.setattr(netguard, "address_problem", lambda ip: None if str(ip) == "127.0.0.1" else real(ip))
+    to_metadata = Route(
+        status=302, body=b"", headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+    )
+    healthy, sneaky = with_healthy(image_server, "sneaky.gif", to_metadata)
+
+    _, failures = run_batch(aws, [healthy, sneaky], settings=aws.settings(allow_private_addresses=False))
+
+    assert failures[sneaky]["kind"] == "blocked"
+    assert "link-local address 169.254.169.254" in failures[sneaky]["reason"]
+    assert healthy not in failures
+
+
+def test_s3_put_error(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, refused = image_server.add_image("healthy.gif", GIF), image_server.add_image("refused.gif", GIF)
+    clients = aws.clients(s3_put_fails=lambda key: key.endswith("refused.gif"))
+
+    _, failures = run_batch(aws, [healthy, refused], clients=clients)
+
+    assert failures[refused]["kind"] == "storage"
+    assert "S3 put_object failed: AccessDenied: injected fault" in failures[refused]["reason"]
+
+
+def test_dynamodb_throttling_that_persists_removes_the_object(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy, throttled = (
+        image_server.add_image("healthy.gif", GIF),
+        image_server.add_image("throttled.gif", GIF),
+    )
+    clients = aws.clients(max_attempts=2, dynamodb_put_throttled=lambda url: url == throttled)
+
+    _, failures = run_batch(aws, [healthy, throttled], clients=clients)
+
+    assert failures[throttled]["kind"] == "storage"
+    assert "ProvisionedThroughputExceededException" in failures[throttled]["reason"]
+    assert "object removed" in failures[throttled]["reason"]
+
+
+def test_dynamodb_throttling_once_is_retried_by_botocore(image_server: ImageServer, aws: AwsWorld) -> None:
+    urls = [image_server.add_image(f"{index}.gif", flag_gif(str(index))) for index in range(3)]
+    clients = aws.clients(dynamodb_put_throttled=throttle_first_attempt_of_each())
+
+    result, failures = run_batch(aws, urls, clients=clients)
+
+    assert failures == {}
+    assert result["succeeded"] == 3
+
+
+def throttle_first_attempt_of_each() -> Callable[[str], bool]:
+    seen: set[str] = set()
+
+    def throttled(url: str) -> bool:
+        first = url not in seen
+        seen.add(url)
+        return first
+
+    return throttled
