@@ -1,0 +1,123 @@
+"""One measured benchmark run, in its own process; prints one JSON line.
+
+``python -m bench.run --port P --sink discard|moto|folder --kind small|large -n N -c C [--repeat R]``
+
+- ``discard``: ``engine.download_all`` with a sink that drops each image (transfer, checks and hashing);
+- ``moto``: ``download.handler`` with its environment, against moto's S3 and DynamoDB in this process
+  (the whole Lambda path: engine, put_object, put_item, failure report);
+- ``folder``: ``download_all`` writing every image to a temporary folder (used for the memory figures).
+
+Each run starts with a 2-image warm-up (imports, botocore models, code paths), not counted: a warm Lambda
+container has paid for those too. The peak RSS is that of the whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from image_downloader.engine import Deadline, download_all
+from image_downloader.settings import DownloadSettings
+from image_downloader.storage import DiscardSink, FolderSink
+
+BUCKET = "bench-images"
+TABLE = "bench-images"
+
+
+def urls(port: int, kind: str, count: int) -> list[str]:
+    if kind == "large":
+        return [f"http://127.0.0.1:{port}/large/{index}.bmp" for index in range(count)]
+    return [f"http://127.0.0.1:{port}/small/{index}.gif" for index in range(count)]
+
+
+def warm_urls(port: int) -> list[str]:
+    return [f"http://127.0.0.1:{port}/small/warm-{index}.gif" for index in range(2)]
+
+
+def transfer_run(port: int, kind: str, count: int, concurrency: int, sink_name: str) -> Callable[[], int]:
+    settings = DownloadSettings(bucket_name="", table_name="", allow_private_addresses=True)
+    folder = tempfile.TemporaryDirectory(prefix="bench-")
+    sink = FolderSink(Path(folder.name)) if sink_name == "folder" else DiscardSink()
+    download_all(warm_urls(port), 2, sink, settings, Deadline())
+
+    def run() -> int:
+        return download_all(urls(port, kind, count), concurrency, sink, settings, Deadline()).succeeded
+
+    return run
+
+
+def handler_run(port: int, kind: str, count: int, concurrency: int) -> Callable[[], int]:
+    import boto3
+    from moto import mock_aws
+
+    from image_downloader.download import handler
+
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "BUCKET_NAME": BUCKET,
+            "TABLE_NAME": TABLE,
+            "ALLOW_PRIVATE_ADDRESSES": "true",
+        }
+    )
+    mock_aws().start()
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "url", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "url", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    base_url = f"http://127.0.0.1:{port}/"
+
+    def event(paths: list[str], name: str) -> dict:
+        return {
+            "batchIndex": 0,
+            "executionName": name,
+            "executionId": f"arn:aws:states:us-east-1:123456789012:execution:bench:{name}",
+            "resourcePaths": paths,
+            "batchInput": {"baseUrl": base_url, "lambdaConcur": concurrency},
+        }
+
+    handler(event([url.removeprefix(base_url) for url in warm_urls(port)], "warm-up"), None)
+    paths = [url.removeprefix(base_url) for url in urls(port, kind, count)]
+
+    def run() -> int:
+        return handler(event(paths, "bench"), None)["succeeded"]
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="One benchmark run (see bench/__main__.py).")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sink", choices=("discard", "moto", "folder"), required=True)
+    parser.add_argument("--kind", choices=("small", "large"), default="small")
+    parser.add_argument("-n", type=int, required=True)
+    parser.add_argument("-c", type=int, required=True)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    if args.sink == "moto":
+        run = handler_run(args.port, args.kind, args.n, args.c)
+    else:
+        run = transfer_run(args.port, args.kind, args.n, args.c, args.sink)
+    walls = []
+    succeeded = 0
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        succeeded = run()
+        walls.append(time.perf_counter() - started)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"walls": walls, "succeeded": succeeded, "peak_rss_bytes": peak_kib * 1024}))
+
+
+if __name__ == "__main__":
+    main()
