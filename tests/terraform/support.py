@@ -32,8 +32,21 @@ def terraform_binary() -> str | None:
     return shutil.which("terraform") or shutil.which("tofu")
 
 
+# Opt-in to run the tier: `terraform init` downloads providers from the registry, which a developer
+# machine may not reach; no test should try the network unless asked to.
+ENABLE_ENV = "IMAGE_DOWNLOADER_TERRAFORM_TIER"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")
+
+
 def tier_required() -> bool:
-    return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false")
+    return _flag(REQUIRE_ENV)
+
+
+def tier_enabled() -> bool:
+    return tier_required() or _flag(ENABLE_ENV)
 
 
 def unavailable(reason: str) -> None:
