@@ -113,7 +113,12 @@ variable "notification_emails" {
 }
 
 variable "lambda" {
-  description = "Runtime, architecture, log level and the memory (MB) and timeout (seconds) of each function."
+  description = <<-EOT
+    Runtime, architecture, log level and the memory (MB) and timeout (seconds) of each function.
+    download.ephemeral_storage_mb is the download function's /tmp (512-10240 MB), where image bodies over
+    256 KiB are spooled while they stream to S3; null (the default) sizes it for the worst case,
+    limits.max_lambda_concur x downloader.max_image_bytes (2,500 MB with the defaults).
+  EOT
   type = object({
     runtime               = optional(string, "python3.13")
     architecture          = optional(string, "arm64")
@@ -123,8 +128,9 @@ variable "lambda" {
       timeout     = optional(number, 60)
     }), {})
     download = optional(object({
-      memory_size = optional(number, 512)
-      timeout     = optional(number, 300)
+      memory_size          = optional(number, 512)
+      timeout              = optional(number, 300)
+      ephemeral_storage_mb = optional(number)
     }), {})
     consolidate = optional(object({
       memory_size = optional(number, 256)
@@ -154,6 +160,11 @@ variable "lambda" {
       function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
     ])
     error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."
+  }
+
+  validation {
+    condition     = var.lambda.download.ephemeral_storage_mb == null ? true : (var.lambda.download.ephemeral_storage_mb >= 512 && var.lambda.download.ephemeral_storage_mb <= 10240)
+    error_message = "lambda.download.ephemeral_storage_mb must be null (sized automatically) or 512-10240 MB."
   }
 }
 

@@ -362,7 +362,7 @@ def module_default_template_values() -> dict[str, object]:
         function: int(timeout)
         for function, timeout in re.findall(
             r"(\w+) = optional\(object\(\{memory_size = optional\(number, \d+\), "
-            r"timeout = optional\(number, (\d+)\)\}\), \{\}\)",
+            r"timeout = optional\(number, (\d+)\)(?:, \w+ = optional\([^)]*\))*\}\), \{\}\)",
             compute.variables["functions"].type,
         )
     }

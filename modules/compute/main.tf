@@ -32,24 +32,35 @@ locals {
     }
   }
 
+  # Bodies over 256 KiB spool to /tmp while they stream to S3: at worst every request in flight holds
+  # one image of the largest size allowed.
+  download_spool_mb = ceil(var.limits.max_lambda_concur * var.downloader.max_image_bytes / 1048576)
+  download_ephemeral_storage_mb = coalesce(
+    var.functions.download.ephemeral_storage_mb,
+    min(10240, max(512, local.download_spool_mb + 64)),
+  )
+
   functions = {
     batch = {
       handler     = "image_downloader.batch.handler"
       description = "Validates a download request and splits its paths into batches."
       memory_size = var.functions.batch.memory_size
       timeout     = var.functions.batch.timeout
+      ephemeral   = 512
     }
     download = {
       handler     = "image_downloader.download.handler"
       description = "Downloads one batch of images into S3 and records each in DynamoDB."
       memory_size = var.functions.download.memory_size
       timeout     = var.functions.download.timeout
+      ephemeral   = local.download_ephemeral_storage_mb
     }
     consolidate = {
       handler     = "image_downloader.consolidate.handler"
       description = "Merges the batch results into one report and the notification text."
       memory_size = var.functions.consolidate.memory_size
       timeout     = var.functions.consolidate.timeout
+      ephemeral   = 512
     }
   }
 }
@@ -215,6 +226,10 @@ resource "aws_lambda_function" "handler" {
   memory_size      = each.value.memory_size
   timeout          = each.value.timeout
 
+  ephemeral_storage {
+    size = each.value.ephemeral
+  }
+
   environment {
     variables = local.environment[each.key]
   }
@@ -236,6 +251,10 @@ resource "aws_lambda_function" "handler" {
     precondition {
       condition     = each.key != "download" || each.value.timeout > var.downloader.time_budget_margin_seconds + var.downloader.connect_timeout_seconds
       error_message = "functions.download.timeout must exceed downloader.time_budget_margin_seconds + downloader.connect_timeout_seconds, or the function stops before downloading anything."
+    }
+    precondition {
+      condition     = each.key != "download" || local.download_spool_mb <= each.value.ephemeral
+      error_message = "limits.max_lambda_concur x downloader.max_image_bytes needs ${local.download_spool_mb} MB of /tmp in the download function, more than its ${each.value.ephemeral} MB: lower one of them, or raise lambda.download.ephemeral_storage_mb (at most 10240)."
     }
   }
 

@@ -85,15 +85,16 @@ variable "architecture" {
 }
 
 variable "functions" {
-  description = "Memory (MB) and timeout (seconds) of each function."
+  description = "Memory (MB) and timeout (seconds) of each function; the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
   type = object({
     batch = optional(object({
       memory_size = optional(number, 256)
       timeout     = optional(number, 60)
     }), {})
     download = optional(object({
-      memory_size = optional(number, 512)
-      timeout     = optional(number, 300)
+      memory_size          = optional(number, 512)
+      timeout              = optional(number, 300)
+      ephemeral_storage_mb = optional(number)
     }), {})
     consolidate = optional(object({
       memory_size = optional(number, 256)
@@ -108,6 +109,11 @@ variable "functions" {
       function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
     ])
     error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."
+  }
+
+  validation {
+    condition     = var.functions.download.ephemeral_storage_mb == null ? true : (var.functions.download.ephemeral_storage_mb >= 512 && var.functions.download.ephemeral_storage_mb <= 10240)
+    error_message = "functions.download.ephemeral_storage_mb must be null (sized automatically) or 512-10240 MB."
   }
 }
 
