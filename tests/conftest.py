@@ -115,9 +115,10 @@ class AwsWorld:
     def assert_accounted_for(self, urls: list[str], result: dict) -> dict[str, dict]:
         """The invariant: every URL is stored in S3 and recorded in DynamoDB, or listed as failed with a
         reason; never both, never neither. Returns the failures by URL."""
-        failures = {}
+        listed = result.get("failures") or []
         if result["failuresKey"] is not None:
-            failures = {failure["url"]: failure for failure in self.report(result["failuresKey"])["failures"]}
+            listed = self.report(result["failuresKey"])["failures"]
+        failures = {failure["url"]: failure for failure in listed}
         keys = self.image_keys()
         records = self.records()
         for url in urls:
@@ -135,7 +136,7 @@ class AwsWorld:
         assert result["requested"] == len(urls)
         assert result["failed"] == len(failures)
         assert result["succeeded"] == len(urls) - len(failures)
-        assert (result["failuresKey"] is None) == (not failures)
+        assert bool(result["failuresKey"] or result.get("failures")) == bool(failures)
         return failures
 
 

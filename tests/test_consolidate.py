@@ -181,3 +181,16 @@ def test_handler_reads_batch_reports_and_writes_the_full_report_to_s3(
     report = json.loads(s3.get_object(Bucket="images", Key="reports/run.json")["Body"].read())
     assert summary["reportKey"] == "reports/run.json"
     assert [item["url"] for item in report["failures"]] == [url]
+
+
+def test_failures_returned_inline_by_a_batch_are_merged() -> None:
+    store = MemoryStore()
+    url = "https://h/zz/zz.gif"
+    inline = {"batchIndex": 0, "requested": 2, "succeeded": 1, "failed": 1, "failuresKey": None}
+    inline["failures"] = [failure(url)]
+    event = {"executionName": "run", "total": 2, "batches": [inline]}
+
+    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
+
+    assert (summary["succeeded"], summary["failed"]) == (1, 1)
+    assert [item["url"] for item in summary["failures"]] == [url]

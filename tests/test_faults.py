@@ -257,3 +257,16 @@ def throttle_first_attempt_of_each() -> Callable[[str], bool]:
         return first
 
     return throttled
+
+
+def test_failure_report_write_error_returns_the_failures_inline(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy, missing = image_server.add_image("healthy.gif", GIF), image_server.url("missing.gif")
+    clients = aws.clients(s3_put_fails=lambda key: key.startswith("reports/"))
+
+    result, failures = run_batch(aws, [healthy, missing], clients=clients)
+
+    assert result["failuresKey"] is None
+    assert [failure["url"] for failure in result["failures"]] == [missing]
+    assert failures[missing]["status"] == 404

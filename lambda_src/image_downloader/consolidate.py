@@ -81,6 +81,7 @@ def _add_batch(totals: Totals, batch: Mapping[str, Any], read_json: ReadJson) ->
     totals.succeeded += int(batch.get("succeeded", 0))
     if batch.get("failuresKey"):
         totals.failures.extend(read_json(batch["failuresKey"])["failures"])
+    totals.failures.extend(batch.get("failures") or [])
 
 
 def _crashed_batch_failures(batch: Mapping[str, Any]) -> list[dict[str, Any]]:

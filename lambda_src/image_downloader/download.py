@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from image_downloader.engine import BatchOutcome, Deadline, RetryPolicy, Sink, download_all
 from image_downloader.errors import InvalidInput
 from image_downloader.settings import DownloadSettings, download_settings_from_env
@@ -77,15 +79,22 @@ def download_batch(
     clients = clients or clients_for(request.concurrency)
     sink = S3DynamoSink(settings, clients, request.execution_id)
     outcome = download_all(request.urls, request.concurrency, sink, settings, deadline, policy=policy)
-    failures_key = write_failure_report(request, outcome, settings, clients) if outcome.failures else None
-    return {
+    result = {
         "batchIndex": request.batch_index,
         "requested": outcome.requested,
         "succeeded": outcome.succeeded,
         "failed": outcome.failed,
         "bytes": outcome.bytes,
-        "failuresKey": failures_key,
+        "failuresKey": None,
     }
+    if outcome.failures:
+        try:
+            result["failuresKey"] = write_failure_report(request, outcome, settings, clients)
+        except (BotoCoreError, ClientError):
+            # Raising would make the state machine treat the whole batch as crashed, listing as failed
+            # the images this batch did store; returning the list keeps every outcome exact.
+            result["failures"] = [failure.to_json() for failure in outcome.failures]
+    return result
 
 
 def failure_report_key(settings: DownloadSettings, execution_name: str, batch_index: int) -> str:
