@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,7 +23,7 @@ SUCCESS = REPO_ROOT / "examples" / "inputs" / "success.json"
 EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:image-downloader:0f1e2d3c"
 
 
-def load_invoke():
+def load_invoke() -> ModuleType:
     spec = importlib.util.spec_from_file_location("invoke_script", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -71,7 +71,7 @@ def _lambda_logging_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def init_keeping_logging_config(
         self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any
-    ):
+    ) -> None:
         init(self, account_id, spec, *args, **kwargs)
         self.logging_config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.function_name}"}
         self.logging_config.update(spec.get("LoggingConfig") or {})

@@ -9,9 +9,11 @@ the reason otherwise. IMAGE_DOWNLOADER_REQUIRE_TERRAFORM=1 (CI) runs it and fail
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -47,7 +49,7 @@ class Workspace:
     def example(self) -> Path:
         return self.root / EXAMPLE
 
-    def terraform(self, *arguments: str, cwd: Path | None = None):
+    def terraform(self, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return run_terraform(self.binary, list(arguments), cwd or self.root, self.env)
 
 
@@ -142,7 +144,7 @@ def applied(
             runner.destroy()
 
 
-def moto(service: str, endpoint: str):
+def moto(service: str, endpoint: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint,
