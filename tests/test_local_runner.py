@@ -3,6 +3,7 @@ emulated functions get the environment the Terraform module sets."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import sys
@@ -130,3 +131,19 @@ def test_zip_excludes_match_the_terraform_archive_excludes() -> None:
     match = re.search(r"archive_excludes\s*=\s*\[([^\]]*)\]", compute)
     assert match, "local.archive_excludes not found in modules/compute/main.tf"
     assert tuple(re.findall(r'"([^"]+)"', match.group(1))) == ARCHIVE_EXCLUDES
+
+
+def test_lambda_package_imports_only_what_the_lambda_runtime_ships() -> None:
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "urllib3", "image_downloader"}
+    imported: dict[str, set[str]] = {}
+    for path in LAMBDA_SOURCE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                imported.setdefault(name.split(".")[0], set()).add(path.name)
+    assert {"boto3", "urllib3", "image_downloader"} <= set(imported)
+    assert {name: files for name, files in imported.items() if name not in allowed} == {}
