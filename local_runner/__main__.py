@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local_runner.emulator import DeploymentConfig, emulated_deployment
-from local_runner.run import Progress, RunResult, copy_images_out, run_execution
+from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, copy_images_out, run_execution
 from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
 
@@ -53,12 +53,13 @@ def load_request(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {"resourcePaths": sorted(sample_set()), "lambdaConcur": DEFAULT_CONCURRENCY}
     try:
-        request = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SystemExit(f"error: input file {path} does not exist") from None
+        return json.loads(path.read_text())
+    except OSError as error:
+        problem = f"cannot read {path}: {error.strerror}"
     except json.JSONDecodeError as error:
-        raise SystemExit(f"error: {path} is not valid JSON: {error}") from None
-    return request
+        problem = f"{path} is not valid JSON: {error}"
+    print(f"error: {problem}", file=sys.stderr)
+    raise SystemExit(EXIT_INVALID_INPUT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -205,3 +205,18 @@ def test_make_run_with_an_invalid_request_says_what_to_fix_and_exits_2(
     assert exit_code == 2
     assert "baseUrl: must start with http:// or https://" in printed
     assert "resourcePaths: must not be empty" in printed
+
+
+@pytest.mark.parametrize("content", [None, "{not json"])
+def test_make_run_with_an_unreadable_input_file_exits_2(
+    tmp_path: Path, content: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "request.json"
+    if content is not None:
+        path.write_text(content)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--input", str(path), "--out", str(tmp_path / "out")])
+
+    assert exited.value.code == 2
+    assert str(path) in capsys.readouterr().err
