@@ -3,7 +3,10 @@ timeouts and error handling the pipeline relies on."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +159,48 @@ def test_a_crashed_download_batch_is_recorded_not_lost() -> None:
     assert catch["ErrorEquals"] == ["States.ALL"]
     recorded = processor[catch["Next"]]["Parameters"]
     assert {"resourcePaths.$", "batchInput.$", "crash.$"} <= set(recorded)
+
+
+def hcl_literal(value: object) -> str:
+    """A JSON literal is an HCL literal once template sequences are escaped."""
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def terraform_templatefile(values: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The template as Terraform's own ``templatefile`` renders it (``terraform console``, no providers)."""
+    arguments = ", ".join(f"{name} = {hcl_literal(value)}" for name, value in values.items())
+    expression = f'base64encode(templatefile("{ASL_TEMPLATE.as_posix()}", {{{arguments}}}))'
+    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    console = subprocess.run(
+        ["terraform", "console"],
+        input=expression,
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert console.returncode == 0, console.stderr
+    return json.loads(base64.b64decode(json.loads(console.stdout.strip())))
+
+
+@pytest.mark.skipif(
+    shutil.which("terraform") is None,
+    reason="no terraform binary on PATH: Terraform's templatefile not compared",
+)
+@pytest.mark.parametrize(
+    "strings",
+    [
+        {},
+        {
+            "topic_arn": 'quote " backslash \\ <&> ${not.a.placeholder} %{x} ünïcödé',
+            "bucket_name": "tab\there",
+        },
+    ],
+)
+def test_terraform_renders_the_template_exactly_as_the_local_runner_does(
+    strings: dict[str, str], tmp_path: Path
+) -> None:
+    values = {**module_like_values(), **strings}
+    assert terraform_templatefile(values, tmp_path) == render_asl(values)
