@@ -88,9 +88,9 @@ class DeploymentConfig:
             "MAX_IMAGE_BYTES": str(self.max_image_bytes),
             "ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "ALLOW_PRIVATE_ADDRESSES": str(self.allow_private_addresses).lower(),
-            "CONNECT_TIMEOUT_SECONDS": str(self.connect_timeout_seconds),
-            "READ_TIMEOUT_SECONDS": str(self.read_timeout_seconds),
-            "TIME_BUDGET_MARGIN_SECONDS": str(self.time_budget_margin_seconds),
+            "CONNECT_TIMEOUT_SECONDS": _terraform_number(self.connect_timeout_seconds),
+            "READ_TIMEOUT_SECONDS": _terraform_number(self.read_timeout_seconds),
+            "TIME_BUDGET_MARGIN_SECONDS": _terraform_number(self.time_budget_margin_seconds),
         }
         return (
             FunctionSpec(
@@ -117,6 +117,11 @@ class DeploymentConfig:
                 },
             ),
         )
+
+
+def _terraform_number(value: float) -> str:
+    """``tostring()`` of a Terraform number: ``5`` not ``5.0``, so both environments are identical."""
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 @dataclass

@@ -1,0 +1,156 @@
+"""Terraform's own evaluator, offline: ``terraform console`` on a copy of the variable blocks (and the
+compute module's locals) needs no provider, so the validations and the computed environment are checked
+with real Terraform semantics wherever a terraform binary exists. Skips with the reason elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_runner.emulator import DeploymentConfig
+from tools.tfdocs import REPO_ROOT
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("terraform") is None, reason="no terraform binary on PATH: validations not evaluated"
+)
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+VALID_NAME = "image-downloader"
+
+
+def locals_block(text: str) -> str:
+    """The first top-level ``locals { ... }`` block of a file, braces matched outside strings."""
+    start = text.index("locals {")
+    depth, quoted, index = 0, False, start
+    while True:
+        char = text[index]
+        if char == "\\" and quoted:
+            index += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "{":
+            depth += 1
+        elif not quoted and char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : index + 1]
+        index += 1
+
+
+def console(workdir: Path, expression: str, variables: dict[str, Any]) -> str:
+    """What ``terraform console`` prints for ``jsonencode(expression)``, colours removed. (It exits 0 even
+    when a variable is refused, printing the error instead of the value.)"""
+    (workdir / "test.auto.tfvars.json").write_text(json.dumps(variables))
+    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    result = subprocess.run(
+        ["terraform", "console"],
+        input=f"jsonencode({expression})",
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return ANSI.sub("", result.stdout + result.stderr)
+
+
+def evaluate(workdir: Path, expression: str, variables: dict[str, Any]) -> Any:
+    output = console(workdir, expression, variables)
+    assert "Error:" not in output, output
+    return json.loads(json.loads(output.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def root_variables(tmp_path: Path) -> Path:
+    shutil.copy(REPO_ROOT / "variables.tf", tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def compute_locals(tmp_path: Path) -> Path:
+    module = REPO_ROOT / "modules" / "compute"
+    shutil.copy(module / "variables.tf", tmp_path)
+    (tmp_path / "locals.tf").write_text(locals_block((module / "main.tf").read_text()))
+    return tmp_path
+
+
+COMPUTE_INPUTS = {
+    "name": VALID_NAME,
+    "bucket_name": "images-bucket",
+    "bucket_arn": "arn:aws:s3:::images-bucket",
+    "table_name": "images-table",
+    "table_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/images-table",
+}
+
+
+def test_root_defaults_pass_every_validation(root_variables: Path) -> None:
+    downloader = evaluate(root_variables, "var.downloader", {"name": VALID_NAME})
+    assert downloader["allow_private_addresses"] is False
+    assert downloader["max_image_bytes"] == 50 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"name": "Bad_Name!"}, "name must be 1-32 characters"),
+        ({"name": "a" * 33}, "name must be 1-32 characters"),
+        ({"log_retention_days": 10}, "log_retention_days must be one of the values"),
+        ({"lambda": {"runtime": "python3.9"}}, "lambda.runtime must be a Python runtime"),
+        ({"lambda": {"download": {"timeout": 901}}}, "its timeout 1-900 seconds"),
+        ({"lambda": {"download": {"ephemeral_storage_mb": 100}}}, "ephemeral_storage_mb must be null"),
+        ({"storage": {"image_key_prefix": "images"}}, "must be non-empty key prefixes ending with '/'"),
+        ({"downloader": {"allowed_hosts": ["https://example.com/"]}}, "bare host names"),
+        ({"limits": {"max_lambda_concur": 0}}, "Every limit must be a whole number"),
+        ({"state_machine": {"map_max_concurrency": 41}}, "between 1 and 40"),
+        ({"api": {"authorization_type": "BASIC"}}, "must be AWS_IAM, JWT or NONE"),
+        ({"api": {"authorization_type": "JWT"}}, "JWT needs api.jwt_issuer"),
+        ({"notification_emails": ["not-an-address"]}, "must be an e-mail address"),
+    ],
+)
+def test_bad_values_are_refused_at_plan_time_with_their_message(
+    root_variables: Path, variables: dict[str, Any], message: str
+) -> None:
+    output = console(root_variables, "var.name", {"name": VALID_NAME, **variables})
+    assert "Invalid value for variable" in output
+    assert message in " ".join(output.replace("│", " ").split())
+
+
+def test_compute_sets_the_environment_the_local_runner_uses(compute_locals: Path) -> None:
+    environment = evaluate(compute_locals, "local.environment", COMPUTE_INPUTS)
+    config = DeploymentConfig(name=VALID_NAME)
+    for spec in config.functions():
+        expected = {
+            **spec.environment,
+            **{
+                key: COMPUTE_INPUTS[key.lower()]
+                for key in ("BUCKET_NAME", "TABLE_NAME")
+                if key in spec.environment
+            },
+        }
+        assert environment[spec.name] == expected, spec.name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected_mb"),
+    [
+        ({}, 50 * 50 + 64),
+        ({"downloader": {"max_image_bytes": 5 * 1024 * 1024}}, 512),
+        ({"limits": {"max_lambda_concur": 300}}, 10240),
+        ({"functions": {"download": {"ephemeral_storage_mb": 1024}}}, 1024),
+    ],
+)
+def test_download_tmp_is_sized_for_lambda_concur_times_the_largest_image(
+    compute_locals: Path, overrides: dict[str, Any], expected_mb: int
+) -> None:
+    assert evaluate(
+        compute_locals, "local.download_ephemeral_storage_mb", {**COMPUTE_INPUTS, **overrides}
+    ) == (expected_mb)
