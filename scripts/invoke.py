@@ -148,14 +148,22 @@ def wait_for_execution(
     interval: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_poll: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """DescribeExecution until the execution has ended, or its last state once timeout seconds have passed."""
-    deadline = clock() + timeout
+    started = clock()
+    deadline = started + timeout
     while True:
         description = client.describe_execution(executionArn=execution_arn)
+        if on_poll is not None:
+            on_poll(description["status"], clock() - started)
         if description["status"] in FINAL_STATUSES or clock() >= deadline:
             return description
         sleep(interval)
+
+
+def print_progress(status: str, elapsed: float) -> None:
+    print(f"  {status.lower()} after {elapsed:.0f} s", file=sys.stderr, flush=True)
 
 
 def stepfunctions_client(execution_arn: str) -> Any:
@@ -226,7 +234,11 @@ def main(
     if not args.wait:
         return 0
     description = wait_for_execution(
-        client_factory(execution_arn), execution_arn, timeout=args.timeout, interval=args.interval
+        client_factory(execution_arn),
+        execution_arn,
+        timeout=args.timeout,
+        interval=args.interval,
+        on_poll=print_progress,
     )
     report(description, sys.stdout)
     if description["status"] == args.expect:

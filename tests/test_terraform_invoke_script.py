@@ -191,6 +191,26 @@ def test_wait_gives_up_after_the_timeout() -> None:
     assert len(client.calls) == 4
 
 
+def test_wait_shows_progress_while_the_execution_runs() -> None:
+    client = ScriptedStepFunctions({"status": "RUNNING"}, {"status": "RUNNING"}, {"status": "SUCCEEDED"})
+    now = [0.0]
+    polls: list[tuple[str, float]] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    invoke.wait_for_execution(
+        client,
+        EXECUTION_ARN,
+        timeout=60,
+        interval=5,
+        sleep=sleep,
+        clock=lambda: now[0],
+        on_poll=lambda status, elapsed: polls.append((status, elapsed)),
+    )
+    assert polls == [("RUNNING", 0.0), ("RUNNING", 5.0), ("SUCCEEDED", 10.0)]
+
+
 def test_url_and_authorization_come_from_terraform_outputs(
     api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
