@@ -507,7 +507,7 @@ def load_input(name: str) -> dict:
 
 def test_success_input_asks_for_the_twenty_flags() -> None:
     body = load_input("success.json")
-    assert body["baseUrl"] == "http://fluentpython.com/data/flags/"
+    assert body["baseUrl"] == "https://www.fluentpython.com/data/flags/"
     assert body["resourcePaths"] == [f"{code}/{code}.gif" for code in FLAG_CODES]
     assert body["lambdaConcur"] == 5
     assert load_input("flags.json") == body
