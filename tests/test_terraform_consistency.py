@@ -14,6 +14,7 @@ from tools.tfdocs import (
     MODULE_META_ARGUMENTS,
     REPO_ROOT,
     Module,
+    closing_brace,
     expression_text,
     interpolations,
     load_module,
@@ -141,17 +142,8 @@ def templatefile_calls(module: Module) -> list[tuple[str, set[str]]]:
     for code in code_of(module).splitlines():
         for match in re.finditer(r'templatefile\(\s*"([^"]*)"\s*,\s*', code):
             rest = code[match.end() :]
-            depth, quote = 0, False
-            for index, char in enumerate(rest):
-                if char == '"':
-                    quote = not quote
-                elif not quote and char == "{":
-                    depth += 1
-                elif not quote and char == "}":
-                    depth -= 1
-                    if depth == 0:
-                        calls.append((match.group(1), top_level_keys(rest[: index + 1])))
-                        break
+            if rest.startswith("{"):
+                calls.append((match.group(1), top_level_keys(rest[: closing_brace(rest, 0) + 1])))
     return calls
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local_runner.emulator import DeploymentConfig
-from tools.tfdocs import REPO_ROOT
+from tools.tfdocs import REPO_ROOT, closing_brace
 
 pytestmark = pytest.mark.skipif(
     shutil.which("terraform") is None, reason="no terraform binary on PATH: validations not evaluated"
@@ -26,23 +26,9 @@ VALID_NAME = "image-downloader"
 
 
 def locals_block(text: str) -> str:
-    """The first top-level ``locals { ... }`` block of a file, braces matched outside strings."""
+    """The first top-level ``locals { ... }`` block of a file."""
     start = text.index("locals {")
-    depth, quoted, index = 0, False, start
-    while True:
-        char = text[index]
-        if char == "\\" and quoted:
-            index += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char == "{":
-            depth += 1
-        elif not quoted and char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start : index + 1]
-        index += 1
+    return text[start : closing_brace(text, text.index("{", start)) + 1]
 
 
 def console(workdir: Path, expression: str, variables: dict[str, Any]) -> str:

@@ -102,6 +102,27 @@ def iter_strings(value: object) -> Iterator[str]:
             yield from iter_strings(item)
 
 
+def closing_brace(text: str, opening: int) -> int:
+    """The index of the ``}`` that closes the ``{`` at ``opening`` (``len(text)`` if none), skipping
+    braces inside quoted strings."""
+    depth, cursor, quote = 0, opening, False
+    while cursor < len(text):
+        char = text[cursor]
+        if char == "\\" and quote:
+            cursor += 2
+            continue
+        if char == '"':
+            quote = not quote
+        elif not quote and char == "{":
+            depth += 1
+        elif not quote and char == "}":
+            depth -= 1
+            if depth == 0:
+                return cursor
+        cursor += 1
+    return len(text)
+
+
 def interpolations(text: str) -> list[str]:
     """The code inside each ``${...}`` of a string, braces balanced, outermost only."""
     found: list[str] = []
@@ -110,21 +131,7 @@ def interpolations(text: str) -> list[str]:
         if start > 0 and text[start - 1] == "$":  # $${ is an escaped, literal ${
             index = start + 2
             continue
-        depth, cursor, quote = 0, start + 1, False
-        while cursor < len(text):
-            char = text[cursor]
-            if char == "\\" and quote:
-                cursor += 2
-                continue
-            if char == '"':
-                quote = not quote
-            elif not quote and char == "{":
-                depth += 1
-            elif not quote and char == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            cursor += 1
+        cursor = closing_brace(text, start + 1)
         found.append(text[start + 2 : cursor])
         index = cursor + 1
     return found
