@@ -3,9 +3,7 @@ timeouts and error handling the pipeline relies on."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local_runner.template import ASL_TEMPLATE, TemplateError, placeholders, render, render_asl
+from tests.terraform.support import console_value, terraform_console
 
 TRANSIENT_LAMBDA_ERRORS = {
     "Lambda.ServiceException",
@@ -169,20 +168,8 @@ def hcl_literal(value: object) -> str:
 def terraform_templatefile(values: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """The template as Terraform's own ``templatefile`` renders it (``terraform console``, no providers)."""
     arguments = ", ".join(f"{name} = {hcl_literal(value)}" for name, value in values.items())
-    expression = f'base64encode(templatefile("{ASL_TEMPLATE.as_posix()}", {{{arguments}}}))'
-    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
-    console = subprocess.run(
-        ["terraform", "console"],
-        input=expression,
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert console.returncode == 0, console.stderr
-    return json.loads(base64.b64decode(json.loads(console.stdout.strip())))
+    expression = f'templatefile("{ASL_TEMPLATE.as_posix()}", {{{arguments}}})'
+    return json.loads(console_value(terraform_console(tmp_path, expression)))
 
 
 @pytest.mark.skipif(

@@ -5,23 +5,20 @@ with real Terraform semantics wherever a terraform binary exists. Skips with the
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_runner.emulator import DeploymentConfig
+from tests.terraform.support import console_value, terraform_console
 from tools.tfdocs import REPO_ROOT, closing_brace
 
 pytestmark = pytest.mark.skipif(
     shutil.which("terraform") is None, reason="no terraform binary on PATH: validations not evaluated"
 )
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 VALID_NAME = "image-downloader"
 
 
@@ -32,27 +29,12 @@ def locals_block(text: str) -> str:
 
 
 def console(workdir: Path, expression: str, variables: dict[str, Any]) -> str:
-    """What ``terraform console`` prints for ``jsonencode(expression)``, colours removed. (It exits 0 even
-    when a variable is refused, printing the error instead of the value.)"""
     (workdir / "test.auto.tfvars.json").write_text(json.dumps(variables))
-    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
-    result = subprocess.run(
-        ["terraform", "console"],
-        input=f"jsonencode({expression})",
-        cwd=workdir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return ANSI.sub("", result.stdout + result.stderr)
+    return terraform_console(workdir, expression)
 
 
 def evaluate(workdir: Path, expression: str, variables: dict[str, Any]) -> Any:
-    output = console(workdir, expression, variables)
-    assert "Error:" not in output, output
-    return json.loads(json.loads(output.strip().splitlines()[-1]))
+    return console_value(console(workdir, expression, variables))
 
 
 @pytest.fixture

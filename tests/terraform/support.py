@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +142,30 @@ def moto_provider_override(endpoint: str, region: str = "us-east-1") -> str:
   }}
 }}
 """
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def terraform_console(workdir: Path, expression: str) -> str:
+    """What ``terraform console`` in ``workdir`` prints for ``jsonencode(expression)``, colours removed.
+    Needs no provider for variables, locals and built-in functions. It exits 0 even when a variable is
+    refused, printing the error instead of the value, so callers read the text."""
+    environment = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
+    result = subprocess.run(
+        ["terraform", "console"],
+        input=f"jsonencode({expression})",
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return _ANSI.sub("", result.stdout + result.stderr)
+
+
+def console_value(output: str) -> Any:
+    """The value of a successful ``terraform_console`` call."""
+    assert "Error:" not in output, output
+    return json.loads(json.loads(output.strip().splitlines()[-1]))
