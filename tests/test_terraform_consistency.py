@@ -194,7 +194,7 @@ def test_reusable_modules_pin_minimum_versions_and_configure_no_provider(path: P
     module = load_module(path)
     assert module.providers == [], "provider blocks belong to the caller (examples/complete)"
     assert module.required_version == ">= 1.5.7"
-    assert module.required_providers["aws"] == {"source": "hashicorp/aws", "version": ">= 6.0"}
+    assert module.required_providers["aws"] == {"source": "hashicorp/aws", "version": ">= 5.77"}
     used = {block.type.split("_", 1)[0] for block in module.resources + module.data}
     if path == REPO_ROOT or "archive" in used:
         assert module.required_providers["archive"] == {"source": "hashicorp/archive", "version": ">= 2.5"}

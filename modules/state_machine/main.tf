@@ -7,7 +7,7 @@ data "aws_region" "current" {}
 locals {
   state_machine_name = var.name
   # Built from its parts so the role's trust policy can name the state machine before it exists.
-  state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:stateMachine:${local.state_machine_name}"
+  state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:stateMachine:${local.state_machine_name}"
 
   function_arns = [var.function_arns.batch, var.function_arns.download, var.function_arns.consolidate]
 
