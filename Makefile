@@ -7,9 +7,13 @@ CHECKOV_VENV := .venv-checkov
 INPUT       ?=
 SAMPLES     ?=
 PYTEST_ARGS ?=
+# Folder holding registry.terraform.io/hashicorp/aws/ for the offline terraform tier; empty: discovered
+# (tools/offline_terraform.py lists where it looks).
+TF_PROVIDER_MIRROR ?=
+export TF_PROVIDER_MIRROR
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format pytest checkov bench docs schema clean
+.PHONY: help run test lint format pytest checkov bench docs schema terraform-offline clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -27,7 +31,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json to choose the input, SAMPLES=1 to serve the bundled images)
 	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples)
 
-test: lint pytest checkov ## Lint, run every test, run checkov
+test: lint pytest checkov ## Lint, run every test (terraform tier included), run checkov
 
 lint: $(VENV)/.installed ## ruff format --check and ruff check
 	$(VENV)/bin/ruff format --check .
@@ -52,6 +56,9 @@ checkov: $(CHECKOV_VENV)/.installed ## Static security checks of the Terraform c
 	    $(CHECKOV_VENV)/bin/checkov --framework terraform --skip-download --quiet --compact \
 	    --directory $$dir --skip-path .venv --skip-path .venv-checkov; \
 	done
+
+terraform-offline: $(VENV)/.installed ## Write a CLI config that installs providers offline; prints its path
+	@$(PY) -m tools.offline_terraform
 
 bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and full handler path)
 	$(PY) -m bench
