@@ -5,7 +5,11 @@ configuration that never reads back equal, or a plan-time call moto does not imp
 
 - S3 drops ``ObjectSizeGreaterThan``/``ObjectSizeLessThan`` from a lifecycle rule's ``And`` filter;
 - Lambda does not keep ``LoggingConfig``;
-- Step Functions has no ``ValidateStateMachineDefinition`` and no ``ListStateMachineVersions``.
+- Step Functions has no ``ValidateStateMachineDefinition`` and no ``ListStateMachineVersions``;
+- a policy condition on a key the request does not carry (moto knows neither ``aws:SecureTransport`` nor
+  ``s3:TlsVersion``) counts as met, so the bucket's deny statements for plain HTTP and old TLS deny every
+  request to the moto server; on AWS a condition on a missing key is not met (bar ``...IfExists``, which
+  this module does not use), and a TLS 1.2+ request is not denied.
 
 ``apply(monkeypatch)`` patches the classes of the moto server running in this process (the server of
 ThreadedMotoServer shares them); the monkeypatch undoes it.
@@ -24,6 +28,7 @@ def apply(monkeypatch: pytest.MonkeyPatch) -> None:
     _s3_lifecycle_object_size(monkeypatch)
     _lambda_logging_config(monkeypatch)
     _stepfunctions_validation_and_versions(monkeypatch)
+    _conditions_on_missing_keys_are_not_met(monkeypatch)
 
 
 def _s3_lifecycle_object_size(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,4 +114,26 @@ def _stepfunctions_validation_and_versions(monkeypatch: pytest.MonkeyPatch) -> N
     )
     monkeypatch.setattr(
         StepFunctionResponse, "list_state_machine_versions", list_state_machine_versions, raising=False
+    )
+
+
+def _conditions_on_missing_keys_are_not_met(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    is_action_permitted = IAMPolicyStatement.is_action_permitted
+
+    def permitted_only_when_the_condition_keys_are_known(
+        self: Any,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> Any:
+        keys = {key for operator in (self._statement.get("Condition") or {}).values() for key in operator}
+        if not keys <= set(incoming_condition_values or {}):
+            return PermissionResult.NEUTRAL
+        return is_action_permitted(self, action, resource, principal, incoming_condition_values)
+
+    monkeypatch.setattr(
+        IAMPolicyStatement, "is_action_permitted", permitted_only_when_the_condition_keys_are_known
     )

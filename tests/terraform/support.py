@@ -8,9 +8,12 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+
+from tools.offline_terraform import NoAwsMirror
+from tools.offline_terraform import prepare as prepare_offline_terraform
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # CI sets this so that a missing terraform, provider or moto server fails the run instead of skipping.
@@ -35,40 +38,34 @@ def terraform_binary() -> str | None:
     return shutil.which("terraform") or shutil.which("tofu")
 
 
-# Opt-in to run the tier: `terraform init` downloads providers from the registry, which a developer
-# machine may not reach; no test should try the network unless asked to.
-ENABLE_ENV = "IMAGE_DOWNLOADER_TERRAFORM_TIER"
+# Where the providers come from: "offline" (the default) writes a CLI config of filesystem mirrors only
+# (tools/offline_terraform.py: hashicorp/aws from the machine's mirror, hashicorp/archive from the
+# repository's stand-in), so the tier never reaches the network; "registry" uses terraform's own
+# configuration, as the GitHub workflow does with the real providers.
+PROVIDERS_ENV = "IMAGE_DOWNLOADER_TF_PROVIDERS"
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")
+    return os.environ.get(name, "").lower() not in ("", "0", "false")
 
 
 def tier_required() -> bool:
-    return _flag(REQUIRE_ENV)
+    """CI must run the tier: a missing terraform or provider fails there instead of skipping."""
+    return _flag(REQUIRE_ENV) or _flag("CI")
 
 
-def tier_enabled() -> bool:
-    return tier_required() or _flag(ENABLE_ENV)
+def providers_mode() -> str:
+    mode = os.environ.get(PROVIDERS_ENV, "offline")
+    if mode not in ("offline", "registry"):
+        pytest.fail(f"{PROVIDERS_ENV} must be offline or registry, not {mode!r}", pytrace=False)
+    return mode
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Skip the test, or fail it where the tier is required (CI)."""
     if tier_required():
-        pytest.fail(f"{reason} ({REQUIRE_ENV} is set)", pytrace=False)
+        pytest.fail(f"{reason} (required in CI: CI or {REQUIRE_ENV} is set)", pytrace=False)
     pytest.skip(reason)
-
-
-def relax_pytest_terraform(config: pytest.Config) -> None:
-    """pytest-terraform refuses to start a session without a terraform binary (a ValueError from its
-    pytest_configure). Where there is none, switch it to replay mode, which needs no binary: the tests of
-    this tier then skip themselves, and the rest of the suite runs."""
-    if config.getoption("dest_tf_binary", None) or terraform_binary():
-        return
-    from pytest_terraform import tf
-
-    if tf.LazyReplay.value is None:
-        tf.LazyReplay.value = True
 
 
 def copy_module_tree(destination: Path) -> Path:
@@ -84,16 +81,21 @@ def copy_module_tree(destination: Path) -> Path:
     return destination
 
 
-def terraform_env(plugin_cache: Path) -> dict[str, str]:
-    plugin_cache.mkdir(parents=True, exist_ok=True)
-    return {
-        **os.environ,
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        "CHECKPOINT_DISABLE": "1",
-        "TF_CLI_CONFIG_FILE": os.environ.get("TF_CLI_CONFIG_FILE", os.devnull),
-        "TF_PLUGIN_CACHE_DIR": os.environ.get("TF_PLUGIN_CACHE_DIR", str(plugin_cache)),
-    }
+def terraform_env(work: Path) -> dict[str, str]:
+    """The environment terraform runs in: no prompts, no update check, and the providers from the
+    offline mirrors (or, in registry mode, the registry through a plugin cache)."""
+    environment = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    if providers_mode() == "registry":
+        plugin_cache = work / "plugin-cache"
+        plugin_cache.mkdir(parents=True, exist_ok=True)
+        environment.setdefault("TF_PLUGIN_CACHE_DIR", str(plugin_cache))
+        return environment
+    try:
+        offline = prepare_offline_terraform(work / "offline")
+    except NoAwsMirror as error:
+        unavailable(str(error))
+    environment.update(offline.environment())
+    return environment
 
 
 def run_terraform(

@@ -4,12 +4,15 @@ in-process mock, which dispatches through the same classes as its server."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Iterator
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.iam.access_control import PermissionResult
+from moto.s3.models import s3_backends
 
 from tests.terraform import moto_shims
 
@@ -94,3 +97,40 @@ def test_without_the_shims_moto_drops_the_object_size() -> None:
         )
         (rule,) = s3.get_bucket_lifecycle_configuration(Bucket="image-downloader-test")["Rules"]
     assert rule["Filter"] == {"And": {"Prefix": "images/"}}
+
+
+TLS_ONLY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::image-downloader-test", "arn:aws:s3:::image-downloader-test/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ],
+}
+
+
+def bucket_policy_denies_a_put() -> bool:
+    """Whether moto's bucket policy check (what its S3 responses consult before a PutObject) denies a put
+    into a bucket whose policy only denies plain HTTP."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="image-downloader-test")
+    s3.put_bucket_policy(Bucket="image-downloader-test", Policy=json.dumps(TLS_ONLY_POLICY))
+    bucket = s3_backends["123456789012"]["aws"].get_bucket("image-downloader-test")
+    permission = bucket.get_permission("s3:PutObject", "arn:aws:s3:::image-downloader-test/a.gif")
+    return permission == PermissionResult.DENIED
+
+
+def test_a_deny_conditioned_on_a_key_the_request_lacks_does_not_apply(shimmed_aws: None) -> None:
+    assert not bucket_policy_denies_a_put()
+
+
+def test_without_the_shims_moto_applies_every_conditional_deny() -> None:
+    """The reason the shim exists: when this starts failing, moto no longer treats a condition on a missing
+    key as met, and the shim can go."""
+    with mock_aws():
+        assert bucket_policy_denies_a_put()

@@ -1,15 +1,19 @@
-"""The tier that runs terraform itself: init + validate of the root module and the example, then a plan
-and apply of examples/complete against a moto server, driven by pytest-terraform's runner.
+"""The tier that runs terraform itself, offline: init + validate of every module, then plan and apply of
+examples/complete against a moto server on 127.0.0.1, a second plan that must show no change, executions
+of the applied state machine, the applied API integration, and a destroy that leaves the state empty.
 
-Runs where a terraform binary is on PATH and IMAGE_DOWNLOADER_TERRAFORM_TIER=1 says that `terraform init`
-may install the hashicorp/aws and hashicorp/archive providers (from the registry or a mirror); skips with
-the reason otherwise. IMAGE_DOWNLOADER_REQUIRE_TERRAFORM=1 (CI) runs it and fails instead of skipping.
+Providers come from filesystem mirrors only (tools/offline_terraform.py): hashicorp/aws from the
+machine's mirror, hashicorp/archive from the repository's stand-in. With IMAGE_DOWNLOADER_TF_PROVIDERS=
+registry (the GitHub workflow) terraform installs the real ones. Where terraform or the aws provider is
+missing, the tier says so in one line and skips; in CI (CI=true) it fails instead.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,26 +21,45 @@ from typing import Any
 
 import boto3
 import pytest
-from pytest_terraform.tf import TerraformRunner, TerraformState
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.config import default_user_config
 
 from image_downloader.settings import ENV_BY_FUNCTION
+from local_runner.emulator import InvocationLog, _dispatcher, load_handlers, merged_environment
+from local_runner.packaging import build_lambda_zip
+from tests.support.image_server import ImageServer
 from tests.terraform import moto_shims
+from tests.terraform.deployed import applied_functions, resources_of_type
 from tests.terraform.support import (
-    ENABLE_ENV,
     copy_module_tree,
     error_summary,
     moto_provider_override,
+    providers_mode,
     run_terraform,
     terraform_binary,
     terraform_env,
-    tier_enabled,
     unavailable,
 )
 
-pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REGION = "us-east-1"
 EXAMPLE = Path("examples") / "complete"
+NAME = "tier"
+MODULE_DIRS = (".", "modules/api", "modules/compute", "modules/notification", "modules/state_machine")
+MODULE_DIRS += ("modules/storage", str(EXAMPLE))
+# examples/complete as a user applies it, with what a test against moto and a local image server needs:
+# a short name, and the downloader allowed to reach 127.0.0.1 (the documented opt-out).
+EXAMPLE_OVERRIDE = f"""variable "name" {{
+  default = "{NAME}"
+}}
+
+module "image_downloader" {{
+  downloader = {{
+    allow_private_addresses = true
+  }}
+}}
+"""
 
 
 @dataclass(frozen=True)
@@ -52,38 +75,43 @@ class Workspace:
     def terraform(self, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return run_terraform(self.binary, list(arguments), cwd or self.root, self.env)
 
+    def must(self, *arguments: str, cwd: Path | None = None) -> str:
+        result = self.terraform(*arguments, cwd=cwd)
+        assert result.returncode == 0, f"terraform {' '.join(arguments)}:\n{result.stdout}{result.stderr}"
+        return result.stdout
+
+    def state(self, cwd: Path) -> dict[str, Any]:
+        return json.loads(self.must("show", "-json", cwd=cwd))
+
 
 @pytest.fixture(scope="session")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def workspace(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Workspace]:
+    started = time.monotonic()
     binary = terraform_binary()
     if binary is None:
-        unavailable("no terraform binary on PATH: init/validate/plan/apply not run")
-    if not tier_enabled():
-        pytest.skip(
-            f"terraform init needs the provider registry or a mirror: set {ENABLE_ENV}=1 to run "
-            "init/validate/plan/apply"
-        )
+        unavailable("no terraform binary on PATH: the terraform tier (init/validate/plan/apply) did not run")
     base = tmp_path_factory.mktemp("terraform")
-    space = Workspace(binary, copy_module_tree(base / "repo"), terraform_env(base / "plugin-cache"))
+    space = Workspace(binary, copy_module_tree(base / "repo"), terraform_env(base))
     init = space.terraform("init", "-backend=false", "-input=false")
     if init.returncode != 0:
         unavailable(
-            "terraform init cannot install the hashicorp/aws and hashicorp/archive providers "
-            f"(no registry access?): {error_summary(init.stdout + init.stderr)}"
+            f"terraform init cannot install the providers: {error_summary(init.stdout + init.stderr)}"
         )
-    return space
+    yield space
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"\nterraform tier: {time.monotonic() - started:.0f} s, providers: {providers_mode()}"
+        )
 
 
-def test_root_module_validates(workspace: Workspace) -> None:
-    validate = workspace.terraform("validate")
-    assert validate.returncode == 0, validate.stdout + validate.stderr
-
-
-def test_example_validates(workspace: Workspace) -> None:
-    init = workspace.terraform("init", "-backend=false", "-input=false", cwd=workspace.example)
-    assert init.returncode == 0, init.stdout + init.stderr
-    validate = workspace.terraform("validate", cwd=workspace.example)
-    assert validate.returncode == 0, validate.stdout + validate.stderr
+@pytest.mark.parametrize("module", MODULE_DIRS)
+def test_module_initialises_and_validates(workspace: Workspace, module: str) -> None:
+    directory = workspace.root / module
+    workspace.must("init", "-backend=false", "-input=false", cwd=directory)
+    assert "The configuration is valid" in workspace.must("validate", cwd=directory)
 
 
 def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
@@ -94,8 +122,7 @@ def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
     )
     # Nothing may reach AWS: every endpoint is a closed local port.
     (caller / "provider.tf").write_text(moto_provider_override("http://127.0.0.1:9", REGION))
-    init = workspace.terraform("init", "-backend=false", "-input=false", cwd=caller)
-    assert init.returncode == 0, init.stdout + init.stderr
+    workspace.must("init", "-backend=false", "-input=false", cwd=caller)
     plan = workspace.terraform("plan", "-input=false", "-refresh=false", cwd=caller)
     assert plan.returncode != 0
     assert "name must be 1-32 characters" in plan.stdout + plan.stderr, plan.stdout + plan.stderr
@@ -104,78 +131,100 @@ def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
 # --- plan and apply against moto --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as error:
-        unavailable(
-            f"the moto server needs moto[server] (flask, flask-cors, openapi-spec-validator): {error}"
+@dataclass(frozen=True)
+class Moto:
+    endpoint: str
+    port: int
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Moto]:
+    from moto.server import ThreadedMotoServer
+
     with pytest.MonkeyPatch.context() as patch:
         moto_shims.apply(patch)
+        # Before anything is created: with use_docker off, moto keeps functions in the backend whose
+        # invoke the tier replaces, and its state machines run (calling Lambda back at MOTO_PORT).
+        patch.setitem(default_user_config, "lambda", {"use_docker": False})
+        patch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
         try:
-            yield f"http://{host}:{port}"
+            yield Moto(f"http://{host}:{port}", port)
         finally:
             server.stop()
 
 
+@dataclass(frozen=True)
+class Applied:
+    workdir: Path
+    state: dict[str, Any]
+
+    def output(self, name: str) -> Any:
+        return self.state["values"]["outputs"][name]["value"]
+
+
 @pytest.fixture(scope="session")
-def applied(
-    workspace: Workspace, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TerraformState]:
-    (workspace.example / "moto_override.tf").write_text(moto_provider_override(moto_endpoint, REGION))
-    runner = TerraformRunner(
-        str(tmp_path_factory.mktemp("moto-apply") / "work"),
-        module_dir=str(workspace.example),
-        tf_bin=workspace.binary,
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in workspace.env.items():
-            patch.setenv(name, value)
-        runner.init()
-        state = runner.apply()  # plan -out, then apply the plan; destroys what it made if apply fails
-        try:
-            yield state
-        finally:
-            runner.destroy()
+def applied(workspace: Workspace, moto_server: Moto) -> Iterator[Applied]:
+    example = workspace.example
+    (example / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
+    (example / "tier_override.tf").write_text(EXAMPLE_OVERRIDE)
+    workspace.must("init", "-backend=false", "-input=false", cwd=example)
+    workspace.must("plan", "-input=false", "-out=tfplan", cwd=example)
+    try:
+        workspace.must("apply", "-input=false", "tfplan", cwd=example)
+        yield Applied(example, workspace.state(example))
+    finally:
+        workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
 
 
-def moto(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def test_apply_outputs_the_endpoint_and_the_resources(applied: Applied) -> None:
+    assert applied.output("executions_url").endswith("/executions")
+    assert applied.output("api_authorization_type") == "AWS_IAM"
+    assert set(applied.output("function_names")) == {"batch", "download", "consolidate"}
+    assert applied.output("state_machine_arn").startswith(f"arn:aws:states:{REGION}:")
 
 
-def test_apply_outputs_the_endpoint_and_the_resources(applied: TerraformState) -> None:
-    outputs = {name: output["value"] for name, output in applied.outputs.items()}
-    assert outputs["executions_url"].endswith("/executions")
-    assert outputs["api_authorization_type"] == "AWS_IAM"
-    assert set(outputs["function_names"]) == {"batch", "download", "consolidate"}
-    assert outputs["state_machine_arn"].startswith(f"arn:aws:states:{REGION}:")
+def test_a_second_plan_after_apply_shows_no_changes(workspace: Workspace, applied: Applied) -> None:
+    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=applied.workdir)
+    # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_the_package_terraform_zipped_is_the_local_runners(applied: Applied, tmp_path: Path) -> None:
+    functions = applied_functions(applied.state, NAME)
+    zipped = applied.workdir / functions.zip_path
+    local = build_lambda_zip(tmp_path / "local.zip")
+    with zipfile.ZipFile(zipped) as terraform_zip, zipfile.ZipFile(local) as local_zip:
+        assert sorted(terraform_zip.namelist()) == sorted(local_zip.namelist())
+        for name in local_zip.namelist():
+            assert terraform_zip.read(name) == local_zip.read(name), name
 
 
 def test_applied_functions_run_their_handlers_with_the_contract_environment(
-    applied: TerraformState, moto_endpoint: str
+    applied: Applied, moto_server: Moto
 ) -> None:
-    lambda_ = moto("lambda", moto_endpoint)
-    for function, name in applied.outputs["function_names"]["value"].items():
+    lambda_ = moto_server.client("lambda")
+    for function, name in applied.output("function_names").items():
         configuration = lambda_.get_function_configuration(FunctionName=name)
         assert configuration["Handler"] == f"image_downloader.{function}.handler"
         assert (configuration["Runtime"], configuration["Architectures"]) == ("python3.13", ["arm64"])
         assert set(configuration["Environment"]["Variables"]) == set(ENV_BY_FUNCTION[function])
 
 
-def test_applied_bucket_is_private_and_archives_images(applied: TerraformState, moto_endpoint: str) -> None:
-    s3 = moto("s3", moto_endpoint)
-    bucket = applied.outputs["bucket_name"]["value"]
+def test_applied_bucket_is_private_and_archives_images(applied: Applied, moto_server: Moto) -> None:
+    s3 = moto_server.client("s3")
+    bucket = applied.output("bucket_name")
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values()) and len(block) == 4
     assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
@@ -187,20 +236,147 @@ def test_applied_bucket_is_private_and_archives_images(applied: TerraformState, 
     )
 
 
-def test_applied_state_machine_and_api(applied: TerraformState, moto_endpoint: str) -> None:
-    sfn = moto("stepfunctions", moto_endpoint)
-    machine = sfn.describe_state_machine(stateMachineArn=applied.outputs["state_machine_arn"]["value"])
+def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> None:
+    sfn = moto_server.client("stepfunctions")
+    machine = sfn.describe_state_machine(stateMachineArn=applied.output("state_machine_arn"))
     assert machine["type"] == "STANDARD"
-    definition = json.loads(machine["definition"])
-    assert definition["StartAt"]
+    assert json.loads(machine["definition"])["StartAt"]
     assert machine["loggingConfiguration"]["level"] == "ERROR"
-    api = moto("apigatewayv2", moto_endpoint)
+    api = moto_server.client("apigatewayv2")
     (http_api,) = api.get_apis()["Items"]
     routes = api.get_routes(ApiId=http_api["ApiId"])["Items"]
     assert [(route["RouteKey"], route["AuthorizationType"]) for route in routes] == [
         ("POST /executions", "AWS_IAM")
     ]
-    table = moto("dynamodb", moto_endpoint).describe_table(TableName=applied.outputs["table_name"]["value"])[
-        "Table"
-    ]
+    table = moto_server.client("dynamodb").describe_table(TableName=applied.output("table_name"))["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+# --- the applied state machine, executed --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The applied stack, its functions running in this process: start executions and look at the results."""
+
+    applied: Applied
+    moto: Moto
+    invocations: InvocationLog
+
+    def execute(self, request: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+        sfn = self.moto.client("stepfunctions")
+        # moto's server needs an explicit name (the API's StartExecution integration sends none: AWS
+        # generates one there).
+        name = f"tier-{time.monotonic_ns()}"
+        arn = sfn.start_execution(
+            stateMachineArn=self.applied.output("state_machine_arn"), name=name, input=json.dumps(request)
+        )["executionArn"]
+        deadline = time.monotonic() + timeout
+        while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, f"{name} still running after {timeout} s"
+            time.sleep(0.2)
+        return execution
+
+
+@pytest.fixture(scope="session")
+def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
+    functions = applied_functions(applied.state, NAME)
+    handlers = load_handlers(applied.workdir / functions.zip_path, functions.specs)
+    log = InvocationLog()
+    runtime = {
+        **merged_environment(functions.specs),
+        # The handlers' boto3 clients talk to the moto server; moto's state machines call Lambda back
+        # at localhost:MOTO_PORT.
+        "AWS_ENDPOINT_URL": moto_server.endpoint,
+        "MOTO_PORT": str(moto_server.port),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("AWS_SESSION_TOKEN", raising=False)
+        for name, value in runtime.items():
+            patch.setenv(name, value)
+        specs = {spec.name: spec for spec in functions.specs}
+        patch.setattr(LambdaSimpleBackend, "invoke", _dispatcher(handlers, specs, log, NAME))
+        yield Deployed(applied, moto_server, log)
+
+
+@pytest.fixture
+def images(image_server: ImageServer) -> ImageServer:
+    image_server.add_image("/img/a.gif")
+    image_server.add_image("/img/b.gif")
+    return image_server
+
+
+def test_applied_state_machine_stores_and_records_every_image(
+    deployed: Deployed, images: ImageServer
+) -> None:
+    paths = ["img/a.gif", "img/b.gif"]
+    execution = deployed.execute({"baseUrl": images.base_url, "resourcePaths": paths, "lambdaConcur": 2})
+    assert execution["status"] == "SUCCEEDED", execution
+    bucket, table = deployed.applied.output("bucket_name"), deployed.applied.output("table_name")
+    objects = deployed.moto.client("s3").list_objects_v2(Bucket=bucket, Prefix="images/").get("Contents", [])
+    items = deployed.moto.client("dynamodb").scan(TableName=table)["Items"]
+    urls = {images.url("/" + path) for path in paths}
+    recorded = {item["url"]["S"]: item for item in items}
+    assert urls <= set(recorded)
+    stored = {entry["Key"] for entry in objects}
+    assert {recorded[url]["key"]["S"] for url in urls} <= stored
+
+
+def test_applied_state_machine_fails_and_notifies_when_an_image_fails(
+    deployed: Deployed, images: ImageServer
+) -> None:
+    sqs, sns = deployed.moto.client("sqs"), deployed.moto.client("sns")
+    queue_url = sqs.create_queue(QueueName="tier-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    sns.subscribe(
+        TopicArn=deployed.applied.output("topic_arn"), Protocol="sqs", Endpoint=queue_arn["QueueArn"]
+    )
+    request = {
+        "baseUrl": images.base_url,
+        "resourcePaths": ["img/a.gif", "img/missing.gif"],
+        "lambdaConcur": 2,
+    }
+    execution = deployed.execute(request)
+    assert (execution["status"], execution.get("error")) == ("FAILED", "ImagesFailed"), execution
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(messages) == 1
+    assert images.url("/img/missing.gif") in json.loads(messages[0]["Body"])["Message"]
+
+
+def test_applied_api_starts_an_execution_with_the_request_body_as_input(
+    deployed: Deployed, images: ImageServer
+) -> None:
+    (integration,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_integration")
+    values = integration["values"]
+    assert (values["integration_type"], values["integration_subtype"]) == (
+        "AWS_PROXY",
+        "StepFunctions-StartExecution",
+    )
+    parameters = values["request_parameters"]
+    assert parameters == {
+        "StateMachineArn": deployed.applied.output("state_machine_arn"),
+        "Input": "$request.body",
+    }
+    api = deployed.moto.client("apigatewayv2")
+    deployed_integration = api.get_integration(ApiId=values["api_id"], IntegrationId=values["id"])
+    assert deployed_integration["RequestParameters"] == parameters
+
+    body = json.dumps({"baseUrl": images.base_url, "resourcePaths": ["img/a.gif"], "lambdaConcur": 1})
+    start = {name: body if value == "$request.body" else value for name, value in parameters.items()}
+    sfn = deployed.moto.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=start["StateMachineArn"], input=start["Input"], name=f"api-{time.monotonic_ns()}"
+    )["executionArn"]
+    assert sfn.describe_execution(executionArn=arn)["input"] == body
+
+
+def test_destroy_leaves_the_state_empty(workspace: Workspace, deployed: Deployed) -> None:
+    workdir = deployed.applied.workdir
+    workspace.must("destroy", "-auto-approve", "-input=false", cwd=workdir)
+    assert workspace.must("state", "list", cwd=workdir).strip() == ""
+    assert deployed.moto.client("stepfunctions").list_state_machines()["stateMachines"] == []
+    assert deployed.moto.client("lambda").list_functions()["Functions"] == []
