@@ -29,6 +29,7 @@ from local_runner.emulator import InvocationLog, _dispatcher, load_handlers, mer
 from local_runner.packaging import build_lambda_zip
 from tests.support.image_server import ImageServer
 from tests.terraform import moto_shims
+from tests.terraform.conftest import TIER_TIMES
 from tests.terraform.deployed import applied_functions, resources_of_type
 from tests.terraform.support import (
     copy_module_tree,
@@ -100,11 +101,7 @@ def workspace(
             f"terraform init cannot install the providers: {error_summary(init.stdout + init.stderr)}"
         )
     yield space
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"\nterraform tier: {time.monotonic() - started:.0f} s, providers: {providers_mode()}"
-        )
+    TIER_TIMES[providers_mode()] = time.monotonic() - started
 
 
 @pytest.mark.parametrize("module", MODULE_DIRS)
