@@ -6,6 +6,7 @@ locals {
 
 module "storage" {
   source = "./modules/storage"
+  count  = var.create ? 1 : 0
 
   name        = var.name
   tags        = var.tags
@@ -24,15 +25,16 @@ module "storage" {
 
 module "compute" {
   source = "./modules/compute"
+  count  = var.create ? 1 : 0
 
   name        = var.name
   tags        = var.tags
   kms_key_arn = var.kms_key_arn
 
-  bucket_name       = module.storage.bucket_name
-  bucket_arn        = module.storage.bucket_arn
-  table_name        = module.storage.table_name
-  table_arn         = module.storage.table_arn
+  bucket_name       = module.storage[0].bucket_name
+  bucket_arn        = module.storage[0].bucket_arn
+  table_name        = module.storage[0].table_name
+  table_arn         = module.storage[0].table_arn
   image_key_prefix  = var.storage.image_key_prefix
   report_key_prefix = var.storage.report_key_prefix
 
@@ -54,6 +56,7 @@ module "compute" {
 
 module "notification" {
   source = "./modules/notification"
+  count  = var.create ? 1 : 0
 
   name        = var.name
   tags        = var.tags
@@ -65,18 +68,19 @@ module "notification" {
 
 module "state_machine" {
   source = "./modules/state_machine"
+  count  = var.create ? 1 : 0
 
   name        = var.name
   role_name   = local.state_machine_role_name
   tags        = var.tags
   kms_key_arn = var.kms_key_arn
 
-  function_arns     = module.compute.function_arns
-  function_timeouts = module.compute.function_timeouts
-  topic_arn         = module.notification.topic_arn
+  function_arns     = module.compute[0].function_arns
+  function_timeouts = module.compute[0].function_timeouts
+  topic_arn         = module.notification[0].topic_arn
   topic_kms_key_arn = var.kms_key_arn
-  bucket_name       = module.storage.bucket_name
-  table_name        = module.storage.table_name
+  bucket_name       = module.storage[0].bucket_name
+  table_name        = module.storage[0].table_name
 
   map_max_concurrency       = var.state_machine.map_max_concurrency
   execution_timeout_seconds = var.state_machine.execution_timeout_seconds
@@ -90,11 +94,12 @@ module "state_machine" {
 
 module "api" {
   source = "./modules/api"
+  count  = var.create && var.create_api ? 1 : 0
 
   name = var.name
   tags = var.tags
 
-  state_machine_arn        = module.state_machine.state_machine_arn
+  state_machine_arn        = module.state_machine[0].state_machine_arn
   authorization_type       = var.api.authorization_type
   jwt_issuer               = var.api.jwt_issuer
   jwt_audience             = var.api.jwt_audience
@@ -105,4 +110,16 @@ module "api" {
   log_retention_days            = var.log_retention_days
   kms_key_arn                   = var.kms_key_arn
   iam_role_permissions_boundary = var.iam_role_permissions_boundary
+}
+
+module "caller_policy" {
+  source = "./modules/caller_policy"
+  count  = var.create ? 1 : 0
+
+  state_machine_arn     = module.state_machine[0].state_machine_arn
+  route_arns            = var.create_api && var.api.authorization_type == "AWS_IAM" ? [module.api[0].executions_route_arn] : []
+  allow_start_execution = !var.create_api
+  bucket_arn            = module.storage[0].bucket_arn
+  report_key_prefix     = var.storage.report_key_prefix
+  kms_key_arn           = var.kms_key_arn
 }

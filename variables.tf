@@ -1,3 +1,15 @@
+variable "create" {
+  description = "Whether to create anything: false plans no resource at all (the terraform-aws-modules toggle for conditional stacks)."
+  type        = bool
+  default     = true
+}
+
+variable "create_api" {
+  description = "Whether to create the HTTP API. false leaves the state machine and what it runs; callers then start executions with states:StartExecution (caller_policy_json allows it)."
+  type        = bool
+  default     = true
+}
+
 variable "name" {
   description = "Name prefix of every resource (lowercase letters, digits, hyphens; at most 32 characters, so that every derived name, such as the IAM role `<name>-state-machine`, stays within AWS limits)."
   type        = string

@@ -211,6 +211,7 @@ def test_the_root_module_only_wires_the_submodules() -> None:
         "./modules/compute",
         "./modules/state_machine",
         "./modules/api",
+        "./modules/caller_policy",
     }
 
 

@@ -1,7 +1,7 @@
 """Read Terraform modules with python-hcl2 and keep README.md's terraform-docs tables in sync with them.
 
 Writes the Requirements, Providers, Modules, Resources, Inputs and Outputs tables of the root module
-(README.md) and of examples/complete (its README.md), in terraform-docs' markdown-table format, between
+(README.md) and of examples/complete and examples/minimal (their README.md), in terraform-docs' markdown-table format, between
 ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``.
 
     python tools/tfdocs.py --write     # regenerate them (make docs)
@@ -29,7 +29,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
 EXAMPLE = REPO_ROOT / "examples" / "complete"
 # (module, README) pairs that `make docs` keeps in sync.
-DOCUMENTED_MODULES = ((REPO_ROOT, README), (EXAMPLE, EXAMPLE / "README.md"))
+MINIMAL_EXAMPLE = REPO_ROOT / "examples" / "minimal"
+DOCUMENTED_MODULES = (
+    (REPO_ROOT, README),
+    (EXAMPLE, EXAMPLE / "README.md"),
+    (MINIMAL_EXAMPLE, MINIMAL_EXAMPLE / "README.md"),
+)
 BEGIN_MARKER = "<!-- BEGIN_TF_DOCS -->"
 END_MARKER = "<!-- END_TF_DOCS -->"
 

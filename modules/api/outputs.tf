@@ -22,3 +22,18 @@ output "access_log_group_name" {
   description = "CloudWatch log group of the API's access logs."
   value       = aws_cloudwatch_log_group.access.name
 }
+
+output "stage_id" {
+  description = "ID of the $default stage."
+  value       = aws_apigatewayv2_stage.default.id
+}
+
+output "invoke_url" {
+  description = "Invoke URL of the $default stage."
+  value       = aws_apigatewayv2_stage.default.invoke_url
+}
+
+output "role_arn" {
+  description = "ARN of the role the API assumes to start executions."
+  value       = aws_iam_role.api.arn
+}

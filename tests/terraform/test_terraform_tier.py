@@ -47,8 +47,8 @@ pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 REGION = "us-east-1"
 EXAMPLE = Path("examples") / "complete"
 NAME = "tier"
-MODULE_DIRS = (".", "modules/api", "modules/compute", "modules/notification", "modules/state_machine")
-MODULE_DIRS += ("modules/storage", str(EXAMPLE))
+MODULE_DIRS = (".", *(f"modules/{name}" for name in ("api", "caller_policy", "compute", "notification")))
+MODULE_DIRS += ("modules/state_machine", "modules/storage", str(EXAMPLE), "examples/minimal")
 # examples/complete as a user applies it, with what a test against moto and a local image server needs:
 # a short name, and the downloader allowed to reach 127.0.0.1 (the documented opt-out).
 EXAMPLE_OVERRIDE = f"""variable "name" {{
@@ -247,6 +247,60 @@ def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> N
     ]
     table = moto_server.client("dynamodb").describe_table(TableName=applied.output("table_name"))["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+# --- plans of other roots: the module as other roots call it -------------------------------------------
+
+
+def planned_changes(workspace: Workspace, root: Path, *variables: str) -> dict[str, Any]:
+    workspace.must("init", "-backend=false", "-input=false", cwd=root)
+    workspace.must("plan", "-input=false", "-out=tfplan", *variables, cwd=root)
+    return json.loads(workspace.must("show", "-json", "tfplan", cwd=root))
+
+
+def caller_root(workspace: Workspace, moto: Moto, name: str, module_arguments: str) -> Path:
+    """A new root next to the module calling it with ``source = "../"``, its provider on the moto server."""
+    root = workspace.root / name
+    root.mkdir(exist_ok=True)
+    (root / "main.tf").write_text(f'module "image_downloader" {{\n  source = "../"\n{module_arguments}}}\n')
+    (root / "provider.tf").write_text(moto_provider_override(moto.endpoint, REGION))
+    return root
+
+
+def planned_types(plan: dict[str, Any]) -> set[str]:
+    return {
+        change["type"]
+        for change in plan.get("resource_changes", [])
+        if change["change"]["actions"] != ["no-op"]
+    }
+
+
+def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
+    workspace: Workspace, moto_server: Moto
+) -> None:
+    minimal = workspace.root / "examples" / "minimal"
+    (minimal / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
+    plan = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
+    (policy,) = [
+        change for change in plan["resource_changes"] if change["address"] == "aws_iam_role_policy.ci"
+    ]
+    assert policy["change"]["actions"] == ["create"]
+    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(plan)
+
+
+def test_without_the_api_the_plan_has_no_api_resource(workspace: Workspace, moto_server: Moto) -> None:
+    root = caller_root(
+        workspace, moto_server, "no-api-caller", '  name       = "no-api"\n  create_api = false\n'
+    )
+    plan = planned_changes(workspace, root)
+    types = planned_types(plan)
+    assert "aws_sfn_state_machine" in types
+    assert not any(resource_type.startswith("aws_apigatewayv2") for resource_type in types), types
+
+
+def test_create_false_plans_nothing(workspace: Workspace, moto_server: Moto) -> None:
+    root = caller_root(workspace, moto_server, "disabled-caller", '  name   = "disabled"\n  create = false\n')
+    assert planned_types(planned_changes(workspace, root)) == set()
 
 
 # --- the applied state machine, executed --------------------------------------------------------------
