@@ -63,8 +63,9 @@ terraform-offline: $(VENV)/.installed ## Write a CLI config that installs provid
 bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and full handler path)
 	$(PY) -m bench
 
-docs: $(VENV)/.installed ## Regenerate the Inputs/Outputs tables in README.md
+docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables and state machine diagram
 	$(PY) tools/tfdocs.py --write
+	$(PY) -m tools.mermaid --write
 
 schema: $(VENV)/.installed ## Regenerate tests/data/aws_provider_schema.json from the pinned CDKTF bindings (needs PyPI)
 	$(PY) tools/provider_schema.py
