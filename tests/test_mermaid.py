@@ -257,7 +257,9 @@ def test_an_overlay_marks_the_states_entered_and_the_transitions_taken() -> None
     definition = load_definition()
     overlay = Overlay(
         visits={"ValidateAndBatch": 1, "DownloadBatches": 1, "DownloadBatch": 3},
-        transitions=frozenset({(None, "ValidateAndBatch"), ("ValidateAndBatch", "DownloadBatches")}),
+        transitions=frozenset(
+            {(None, "ValidateAndBatch", False), ("ValidateAndBatch", "DownloadBatches", False)}
+        ),
     )
 
     source = flowchart(definition, overlay)

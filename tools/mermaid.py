@@ -42,13 +42,13 @@ STYLES = (
 VISITED_STYLE = "classDef visited fill:#e3f2fd,stroke:#1565c0,stroke-width:3px,color:#000"
 TAKEN_EDGE_STYLE = "stroke:#1565c0,stroke-width:3px"
 CONTAINERS = ("Map", "Parallel")
-Transition = tuple[str | None, str | None]
+# (from, to, through a Catch): state names; None is the start or the end of the other state's scope.
+Transition = tuple[str | None, str | None, bool]
 
 
 @dataclass(frozen=True)
 class Overlay:
-    """One execution drawn over the machine: how often each state was entered, and the transitions taken
-    (state names; ``None`` is the start or the end of the scope the other state belongs to)."""
+    """One execution drawn over the machine: how often each state was entered, and the transitions taken."""
 
     visits: Mapping[str, int] = field(default_factory=dict)
     transitions: frozenset[Transition] = frozenset()
@@ -238,14 +238,16 @@ class _Drawing:
         states = machine.get("States", {})
         if machine.get("StartAt") in states:
             self.edges.append(
-                (start, self.state_id(machine["StartAt"]), "", False, (None, machine["StartAt"]))
+                (start, self.state_id(machine["StartAt"]), "", False, (None, machine["StartAt"], False))
             )
         for name, state in states.items():
             self.state(name, state, indent)
         for name, state in states.items():
             for way in exits(state):
                 target = self.state_id(way.target) if way.target else end_id()
-                self.edges.append((self.state_id(name), target, way.label, way.caught, (name, way.target)))
+                self.edges.append(
+                    (self.state_id(name), target, way.label, way.caught, (name, way.target, way.caught))
+                )
 
     def state(self, name: str, state: Mapping, indent: str) -> None:
         node = self.state_id(name)
