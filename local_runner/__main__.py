@@ -159,8 +159,8 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
 
 def saved_lines(saved: SavedRun) -> list[str]:
     """Where the run's results stay after the emulator (and its s3:// addresses) is gone."""
-    failures = (
-        "1 failure with its reason" if saved.failures == 1 else f"{saved.failures} failures with reasons"
+    failures = {0: "no failures", 1: "1 failure with its reason"}.get(
+        saved.failures, f"{saved.failures} failures with their reasons"
     )
     return [
         f"Path       {saved.path.line()}",
