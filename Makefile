@@ -74,5 +74,5 @@ docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables and sta
 schema: $(VENV)/.installed ## Regenerate tests/data/aws_provider_schema.json from the pinned CDKTF bindings (needs PyPI)
 	$(PY) tools/provider_schema.py
 
-clean: ## Remove virtualenvs, caches and local downloads
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build downloads
+clean: ## Remove virtualenvs and caches (keeps the runs in downloads/)
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build
