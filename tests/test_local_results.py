@@ -8,15 +8,17 @@ import json
 import re
 import subprocess
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from local_runner.__main__ import main
+from local_runner.history import execution_path
 from local_runner.results import local_names
 from local_runner.sample_images import flag_gif, sample_set
 from tests.support.image_server import ImageServer
-from tools.mermaid import exits, load_definition
+from tools.mermaid import exits, flowchart, load_definition
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -236,3 +238,56 @@ def test_the_first_run_says_what_it_installs_before_pip_starts(tmp_path: Path) -
     announcements = [line for line in dry_run[:pip] if line.startswith("echo ")]
     assert len(announcements) == 1
     assert "requirements-dev.txt" in announcements[0] and "moto" in announcements[0]
+
+
+def event(number: int, previous: int, kind: str, seconds: float, **details: object) -> dict:
+    return {
+        "id": number,
+        "previousEventId": previous,
+        "type": kind,
+        "timestamp": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds),
+        **details,
+    }
+
+
+def test_the_path_tells_a_caught_error_from_a_normal_transition() -> None:
+    machine = {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": "x",
+                "Catch": [{"ErrorEquals": ["E"], "Next": "Explain"}],
+                "Next": "Done",
+            },
+            "Explain": {"Type": "Pass", "Next": "Stop"},
+            "Stop": {"Type": "Fail", "Error": "E"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    events = [
+        event(1, 0, "ExecutionStarted", 0.0),
+        event(2, 1, "TaskStateEntered", 0.0, stateEnteredEventDetails={"name": "Work"}),
+        event(3, 2, "TaskFailed", 0.5, taskFailedEventDetails={"error": "E"}),
+        event(4, 3, "TaskStateExited", 0.5, stateExitedEventDetails={"name": "Work"}),
+        event(5, 4, "PassStateEntered", 0.5, stateEnteredEventDetails={"name": "Explain"}),
+        event(6, 5, "PassStateExited", 0.75, stateExitedEventDetails={"name": "Explain"}),
+        event(7, 6, "FailStateEntered", 0.75, stateEnteredEventDetails={"name": "Stop"}),
+        event(8, 7, "ExecutionFailed", 0.75, executionFailedEventDetails={"error": "E"}),
+    ]
+
+    path = execution_path(events, machine)
+
+    assert path.overlay.transitions == {
+        (None, "Work", False),
+        ("Work", "Explain", True),
+        ("Explain", "Stop", False),
+    }
+    assert [(step.name, step.seconds, step.note) for step in path.steps] == [
+        ("Work", 0.5, ""),
+        ("Explain", 0.25, ""),
+        ("Stop", None, "E"),
+    ]
+    assert path.line() == "Work → Explain → Stop (E)"
+    diagram = flowchart(machine, path.overlay)
+    assert 'Work -.->|"catch E"| Explain' in diagram and "class Work,Explain,Stop visited" in diagram
