@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
 from collections.abc import Mapping
@@ -207,35 +208,37 @@ def test_path_md_follows_the_state_machine_from_its_start_to_the_end_of_the_run(
     assert "linkStyle " in diagram
 
 
-def test_make_run_passes_out_and_allow_private_to_the_runner() -> None:
-    dry_run = subprocess.run(
-        ["make", "-n", "run", "OUT=/tmp/my-run", "ALLOW_PRIVATE=1", "INPUT=my.json"],
+def make_dry_run(*arguments: str) -> list[str]:
+    """The commands ``make -n`` would run, whether or not this test itself runs under make."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("MAKE")}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-n", *arguments],
         cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    command = dry_run.strip().splitlines()[-1].split()
-
-    assert command[1:3] == ["-m", "local_runner"]
-    assert " ".join(command[3:]) == "--input my.json --out /tmp/my-run --allow-private-addresses"
-    plain = subprocess.run(
-        ["make", "-n", "run"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert plain.splitlines()[-1].split()[1:] == ["-m", "local_runner"]
-
-
-def test_the_first_run_says_what_it_installs_before_pip_starts(tmp_path: Path) -> None:
-    dry_run = subprocess.run(
-        ["make", "-n", "run", f"VENV={tmp_path}/.venv"],
-        cwd=REPO_ROOT,
+        env=environment,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.splitlines()
 
-    pip = next(index for index, line in enumerate(dry_run) if "pip install" in line)
-    announcements = [line for line in dry_run[:pip] if line.startswith("echo ")]
+
+def runner_command(lines: list[str]) -> list[str]:
+    return next(line.split() for line in lines if " -m local_runner" in line)
+
+
+def test_make_run_passes_out_and_allow_private_to_the_runner() -> None:
+    command = runner_command(make_dry_run("run", "OUT=/tmp/my-run", "ALLOW_PRIVATE=1", "INPUT=my.json"))
+
+    assert (
+        " ".join(command[1:]) == "-m local_runner --input my.json --out /tmp/my-run --allow-private-addresses"
+    )
+    assert runner_command(make_dry_run("run"))[1:] == ["-m", "local_runner"]
+
+
+def test_the_first_run_says_what_it_installs_before_pip_starts(tmp_path: Path) -> None:
+    lines = make_dry_run("run", f"VENV={tmp_path}/.venv")
+
+    pip = next(index for index, line in enumerate(lines) if "pip install" in line)
+    announcements = [line for line in lines[:pip] if line.startswith("echo ")]
     assert len(announcements) == 1
     assert "requirements-dev.txt" in announcements[0] and "moto" in announcements[0]
 
