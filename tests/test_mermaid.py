@@ -215,16 +215,31 @@ def test_choice_rules_label_their_edges() -> None:
     }
 
 
-def test_jsonata_conditions_are_shown_as_written() -> None:
+def test_jsonata_expressions_are_shown_as_written() -> None:
     machine = {
         "QueryLanguage": "JSONata",
         "StartAt": "Pick",
         "States": {
-            "Pick": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.n > 1 %}", "Next": "A"}]},
-            "A": {"Type": "Succeed"},
+            "Pick": {
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% $states.input.n > 1 %}", "Next": "Each"}],
+            },
+            "Each": {
+                "Type": "Map",
+                "Items": "{% $states.input.tasks %}",
+                "ItemProcessor": {
+                    "StartAt": "Nap",
+                    "States": {"Nap": {"Type": "Wait", "Seconds": 2, "End": True}},
+                },
+                "End": True,
+            },
         },
     }
-    assert 'Pick -->|"$states.input.n #gt; 1"| A' in flowchart(machine)
+    source = flowchart(machine)
+
+    assert 'Pick -->|"$states.input.n #gt; 1"| Each' in source
+    assert 'subgraph Each["Each<br/>Map, inline, items $states.input.tasks"]' in source
+    assert 'Nap["Nap<br/>Wait 2 s"]' in source
 
 
 def test_state_names_mermaid_would_misread_get_safe_ids() -> None:

@@ -120,7 +120,7 @@ COMPARATORS = {
 def condition_text(rule: Mapping) -> str:
     """A Choice rule in a short readable form: ``$.allSucceeded == true``, ``not (...)``, ``a and b``."""
     if "Condition" in rule:  # JSONata
-        return str(rule["Condition"]).removeprefix("{%").removesuffix("%}").strip()
+        return expression(rule["Condition"])
     if "And" in rule or "Or" in rule:
         joiner = " and " if "And" in rule else " or "
         return joiner.join(f"({condition_text(inner)})" for inner in rule.get("And") or rule.get("Or"))
@@ -152,7 +152,19 @@ def describe(state: Mapping) -> str:
         return f"Fail: {error}" if error else "Fail"
     if kind == "Map":
         return map_text(state)
+    if kind == "Wait":
+        for field, unit in (("Seconds", " s"), ("SecondsPath", ""), ("Timestamp", ""), ("TimestampPath", "")):
+            if field in state:
+                return f"Wait {expression(state[field])}{unit}"
     return kind
+
+
+def expression(value: object) -> str:
+    """A JSONata expression without its ``{% %}``; anything else as written."""
+    text = str(value)
+    if text.startswith("{%") and text.endswith("%}"):
+        return text[2:-2].strip()
+    return text
 
 
 def map_text(state: Mapping) -> str:
@@ -165,7 +177,7 @@ def map_text(state: Mapping) -> str:
         source = str(reader.get("Resource", "")).split(":::", 1)[-1]
         parts.append(f"items from {source}" + (f" ({input_type})" if input_type else ""))
     else:
-        parts.append(f"items {state.get('ItemsPath') or state.get('Items') or '$'}")
+        parts.append(f"items {expression(state.get('ItemsPath') or state.get('Items') or '$')}")
     if state.get("ItemBatcher"):
         parts.append("batched")
     if state.get("MaxConcurrency") is not None or state.get("MaxConcurrencyPath"):
