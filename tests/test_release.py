@@ -7,7 +7,10 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+
+from tools.release_notes import ReleaseError, release_notes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEMVER_TAG = re.compile(r"\?ref=v(\d+\.\d+\.\d+)\"")
@@ -77,3 +80,60 @@ def test_pre_commit_runs_the_checks_of_make_test_with_the_same_versions() -> Non
     for hook in local.values():
         assert re.search(hook["files"], "main.tf"), f"{hook['id']} does not run when a .tf file changes"
     assert re.search(local["make-docs"]["files"], "sfn/image_downloader.asl.json")
+
+
+RELEASED = """# Changelog
+
+## [Unreleased]
+
+### Added
+- next thing
+
+## [0.2.0] - 2027-02-01
+
+### Changed
+- **Breaking:** renamed `x` to `y`; set `y` instead.
+
+## [0.1.0] - 2027-01-01
+
+### Added
+- first thing
+"""
+
+
+def pyproject(version: str) -> str:
+    return f'[project]\nname = "x"\nversion = "{version}"\n'
+
+
+def test_release_notes_are_the_tags_changelog_section() -> None:
+    notes = release_notes("v0.2.0", RELEASED, pyproject("0.2.0"))
+
+    assert notes == "### Changed\n- **Breaking:** renamed `x` to `y`; set `y` instead.\n"
+
+
+@pytest.mark.parametrize(
+    ("tag", "version", "changelog", "problem"),
+    [
+        ("0.2.0", "0.2.0", RELEASED, "is not vMAJOR.MINOR.PATCH"),
+        ("v0.2.0", "0.1.0", RELEASED, "pyproject.toml declares version 0.1.0"),
+        ("v0.3.0", "0.3.0", RELEASED, "no ## [0.3.0] section"),
+        ("v0.2.0", "0.2.0", RELEASED.replace("[0.2.0] - 2027-02-01", "[0.2.0]"), "needs its date"),
+    ],
+)
+def test_a_release_the_changelog_does_not_describe_is_refused(
+    tag: str, version: str, changelog: str, problem: str
+) -> None:
+    with pytest.raises(ReleaseError, match=re.escape(problem)):
+        release_notes(tag, changelog, pyproject(version))
+
+
+def test_the_release_workflow_publishes_the_notes_of_the_pushed_tag() -> None:
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/release.yml").read_text())
+    triggers = workflow.get("on") or workflow.get(True)
+    steps = [step.get("run", "") for step in workflow["jobs"]["release"]["steps"]]
+
+    assert triggers == {"push": {"tags": ["v*.*.*"]}}
+    assert any("make test" in step for step in steps)
+    notes = next(index for index, step in enumerate(steps) if "tools.release_notes" in step)
+    publish = next(index for index, step in enumerate(steps) if "gh release create" in step)
+    assert notes < publish
