@@ -6,6 +6,8 @@ PY          := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 INPUT       ?=
 SAMPLES     ?=
+OUT         ?=
+ALLOW_PRIVATE ?=
 PYTEST_ARGS ?=
 # Folder holding registry.terraform.io/hashicorp/aws/ for the offline terraform tier; empty: discovered
 # (tools/offline_terraform.py lists where it looks).
@@ -19,17 +21,19 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt
+	@echo "Creating $(VENV) (once, about a minute): the pinned tools of requirements-dev.txt: moto, boto3, pytest, ruff, python-hcl2, statelint"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@echo "Creating $(CHECKOV_VENV) (once, about a minute): checkov, pinned by requirements-checkov.txt"
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json to choose the input, SAMPLES=1 to serve the bundled images)
-	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples)
+run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1)
+	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses)
 
 test: lint pytest checkov ## Lint, run every test (terraform tier included), run checkov
 
@@ -63,11 +67,12 @@ terraform-offline: $(VENV)/.installed ## Write a CLI config that installs provid
 bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and full handler path)
 	$(PY) -m bench
 
-docs: $(VENV)/.installed ## Regenerate the Inputs/Outputs tables in README.md
+docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables and state machine diagram
 	$(PY) tools/tfdocs.py --write
+	$(PY) -m tools.mermaid --write
 
 schema: $(VENV)/.installed ## Regenerate tests/data/aws_provider_schema.json from the pinned CDKTF bindings (needs PyPI)
 	$(PY) tools/provider_schema.py
 
-clean: ## Remove virtualenvs, caches and local downloads
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build downloads
+clean: ## Remove virtualenvs and caches (keeps the runs in downloads/)
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local_runner.emulator import DeploymentConfig, emulated_deployment
-from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, copy_images_out, run_execution
+from local_runner.results import OutputFolderNotEmpty, SavedRun, check_output_folder, run_folder, save_run
+from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, run_execution
 from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
 
@@ -39,7 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="serve the bundled sample images on 127.0.0.1 and point the request's baseUrl there",
     )
-    parser.add_argument("--out", type=Path, default=Path("downloads"), help="where to copy the stored images")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the run's folder: images, report.json, records.jsonl, request.json, path.md "
+        "(default: downloads/<execution>/); it must not hold files yet",
+    )
     parser.add_argument(
         "--allow-private-addresses",
         action="store_true",
@@ -67,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     serve_samples = args.samples or args.input is None
     request = load_request(args.input)
+    try:
+        check_output_folder(args.out)
+    except OutputFolderNotEmpty as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
     config = DeploymentConfig(allow_private_addresses=serve_samples or args.allow_private_addresses)
     with ExitStack() as stack:
         if serve_samples and isinstance(request, dict):
@@ -78,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_execution(
             deployment, request, on_progress=None if args.quiet else ProgressLine(sys.stderr)
         )
-        copied = copy_images_out(deployment, result.stored_keys, args.out)
-    print_summary(result, deployment.config.bucket, deployment.config.table, args.out, copied, sys.stdout)
+        saved = save_run(deployment, result, request, run_folder(args.out, result.execution_name))
+    print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
     return result.exit_code
 
 
@@ -104,7 +115,7 @@ class ProgressLine:
         self.stream.flush()
 
 
-def print_summary(result: RunResult, bucket: str, table: str, out: Path, copied: int, stream: TextIO) -> None:
+def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, stream: TextIO) -> None:
     summary = result.summary or {}
     lines = [
         "",
@@ -123,10 +134,11 @@ def print_summary(result: RunResult, bucket: str, table: str, out: Path, copied:
         status = f" (HTTP {failure['status']})" if failure.get("status") else ""
         lines.append(f"Failed     {failure.get('url')}: {failure.get('reason')}{status}")
     if len(failures) > LISTED_FAILURES or summary.get("failed", 0) > len(failures):
-        lines.append(f"           ... full list in s3://{bucket}/{summary.get('reportKey')}")
+        lines.append(f"           ... every failure with its reason: {saved.folder / 'report.json'}")
     if result.error == "InvalidInput":
         lines.append("Rejected   the request is invalid; fix these fields and run again:")
         lines.extend(f"           - {problem}" for problem in (result.cause or "").split("; "))
+        lines += saved_lines(saved)
         stream.write("\n".join(lines) + "\n")
         return
     if result.status != "SUCCEEDED" and result.cause:
@@ -141,8 +153,23 @@ def print_summary(result: RunResult, bucket: str, table: str, out: Path, copied:
         lines.append("SNS        no notification sent")
     lines.append(f"Stored in  s3://{bucket}/ ({len(result.stored_keys)} objects)")
     lines.append(f"Recorded   {result.record_count} items in DynamoDB table {table}")
-    lines.append(f"Copied to  {out}/ ({copied} files)")
+    lines += saved_lines(saved)
     stream.write("\n".join(lines) + "\n")
+
+
+def saved_lines(saved: SavedRun) -> list[str]:
+    """Where the run's results stay after the emulator (and its s3:// addresses) is gone."""
+    failures = {0: "no failures", 1: "1 failure with its reason"}.get(
+        saved.failures, f"{saved.failures} failures with their reasons"
+    )
+    return [
+        f"Path       {saved.path.line()}",
+        f"Saved in   {saved.folder}/",
+        f"           images/        {saved.images} images",
+        f"           report.json    status, counts, {failures}",
+        f"           records.jsonl  {saved.records} DynamoDB items",
+        "           request.json   the request; path.md  the states it went through, with a diagram",
+    ]
 
 
 if __name__ == "__main__":

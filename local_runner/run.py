@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from local_runner.emulator import Deployment
@@ -17,7 +15,6 @@ EXIT_SUCCEEDED = 0
 EXIT_IMAGES_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_EXECUTION_FAILED = 3
-OUT_MARKER = ".image-downloader-output"
 
 
 @dataclass(frozen=True)
@@ -114,24 +111,3 @@ def stored_keys(deployment: Deployment) -> list[str]:
         Bucket=deployment.config.bucket, Prefix=deployment.config.image_key_prefix
     )
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
-
-def copy_images_out(deployment: Deployment, keys: list[str], out_dir: Path) -> int:
-    """Copy the stored images into ``out_dir``, replacing what an earlier local run left there."""
-    if out_dir.exists() and (out_dir / OUT_MARKER).exists():
-        shutil.rmtree(out_dir)
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(
-            f"{out_dir} is not empty and was not written by a local run; choose another --out"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / OUT_MARKER).write_text("written by `make run`; replaced on the next run\n")
-    s3 = deployment.client("s3")
-    prefix = deployment.config.image_key_prefix
-    for key in keys:
-        target = (out_dir / key.removeprefix(prefix)).resolve()
-        if not target.is_relative_to(out_dir.resolve()):
-            raise ValueError(f"refusing to write {key} outside {out_dir}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(deployment.config.bucket, key, str(target))
-    return len(keys)

@@ -458,17 +458,19 @@ class MarkersMissing(ValueError):
     pass
 
 
-def updated_readme(readme_text: str, docs: str) -> str:
+def updated_readme(
+    readme_text: str, docs: str, begin_marker: str = BEGIN_MARKER, end_marker: str = END_MARKER
+) -> str:
     """readme_text with docs between the markers (which must each appear exactly once, in order)."""
-    begin, end = readme_text.find(BEGIN_MARKER), readme_text.find(END_MARKER)
+    begin, end = readme_text.find(begin_marker), readme_text.find(end_marker)
     if (
         begin == -1
         or end < begin
-        or readme_text.count(BEGIN_MARKER) != 1
-        or readme_text.count(END_MARKER) != 1
+        or readme_text.count(begin_marker) != 1
+        or readme_text.count(end_marker) != 1
     ):
-        raise MarkersMissing(f"README.md needs one {BEGIN_MARKER} line followed by one {END_MARKER} line")
-    return readme_text[: begin + len(BEGIN_MARKER)] + "\n" + docs + readme_text[end:]
+        raise MarkersMissing(f"README.md needs one {begin_marker} line followed by one {end_marker} line")
+    return readme_text[: begin + len(begin_marker)] + "\n" + docs + readme_text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
