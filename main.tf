@@ -27,6 +27,9 @@ module "compute" {
   source = "./modules/compute"
   count  = var.create ? 1 : 0
 
+  source_dir          = "${path.module}/lambda_src"
+  package_output_path = "${path.module}/build/lambda_src.zip"
+
   name        = var.name
   tags        = var.tags
   kms_key_arn = var.kms_key_arn
@@ -69,6 +72,8 @@ module "notification" {
 module "state_machine" {
   source = "./modules/state_machine"
   count  = var.create ? 1 : 0
+
+  definition_template_path = "${path.module}/sfn/image_downloader.asl.json"
 
   name        = var.name
   role_name   = local.state_machine_role_name

@@ -137,13 +137,15 @@ def top_level_keys(object_literal: str) -> set[str]:
 
 
 def templatefile_calls(module: Module) -> list[tuple[str, set[str]]]:
-    """(template path, keys passed) of every templatefile() call with a literal object argument."""
+    """(template path, keys passed) of every templatefile() call with a literal object argument; a path
+    given as a reference is returned as an interpolation (``${var.x}``)."""
     calls = []
     for code in code_of(module).splitlines():
-        for match in re.finditer(r'templatefile\(\s*"([^"]*)"\s*,\s*', code):
+        for match in re.finditer(r'templatefile\(\s*(?:"([^"]*)"|([\w.]+))\s*,\s*', code):
             rest = code[match.end() :]
+            template = match.group(1) if match.group(1) is not None else "${" + match.group(2) + "}"
             if rest.startswith("{"):
-                calls.append((match.group(1), top_level_keys(rest[: closing_brace(rest, 0) + 1])))
+                calls.append((template, top_level_keys(rest[: closing_brace(rest, 0) + 1])))
     return calls
 
 
@@ -225,7 +227,9 @@ def test_the_example_uses_the_root_module_and_configures_the_provider() -> None:
 def test_every_asl_placeholder_is_passed_to_templatefile_and_every_key_is_used() -> None:
     module = load_module(REPO_ROOT / "modules" / "state_machine")
     calls = templatefile_calls(module)
-    assert [template for template, _ in calls] == ["${path.module}/../../sfn/image_downloader.asl.json"]
+    assert [template for template, _ in calls] == ["${var.definition_template_path}"]
+    root_call = load_module(REPO_ROOT).module_calls["state_machine"]
+    assert root_call.arguments["definition_template_path"] == "${path.module}/sfn/image_downloader.asl.json"
     if not ASL_TEMPLATE.is_file():
         pytest.skip("sfn/image_downloader.asl.json does not exist yet")
     placeholders = template_placeholders(ASL_TEMPLATE.read_text())

@@ -87,7 +87,8 @@ def test_each_function_runs_its_handler_from_lambda_src(function: str) -> None:
 
 def test_the_package_is_lambda_src_without_caches() -> None:
     package = only(module("compute"), "archive_file", "package", kind="data")
-    assert package.body["source_dir"] == "${path.module}/../../lambda_src"
+    assert package.body["source_dir"] == "${var.source_dir}"
+    assert module("root").module_calls["compute"].arguments["source_dir"] == "${path.module}/lambda_src"
     assert package.body["type"] == "zip"
     assert package.body["excludes"] == "${local.archive_excludes}"
     assert module("compute").locals["archive_excludes"] == ["**/__pycache__/**", "**/*.pyc"]
@@ -533,3 +534,24 @@ def test_scripts_call_the_success_and_failure_bodies() -> None:
     ):
         text = (REPO_ROOT / "scripts" / script).read_text()
         assert body in text and "invoke.py" in text
+
+
+def test_submodules_name_no_path_outside_their_folder() -> None:
+    """A submodule sourced on its own (``//modules/compute`` of a git URL) finds everything it reads:
+    paths outside its folder come in as variables."""
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for path in sorted((REPO_ROOT / "modules").rglob("*.tf"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "../" in line
+    ]
+    assert offenders == []
+
+
+def test_every_submodule_says_what_it_is_and_that_the_root_is_the_entry_point() -> None:
+    for folder in sorted(path for path in (REPO_ROOT / "modules").iterdir() if path.is_dir()):
+        readme = folder / "README.md"
+        assert readme.is_file(), f"{folder.name} has no README.md"
+        first = readme.read_text().splitlines()[0]
+        assert first == f"# {folder.name} (internal)", first
+        assert "root module" in readme.read_text(), folder.name

@@ -1,11 +1,6 @@
 variable "name" {
   description = "Name of the HTTP API; its role is `<name>-api` and its access log group `/aws/vendedlogs/apigateway/<name>/access`."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
-    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
-  }
 }
 
 variable "tags" {
@@ -79,11 +74,6 @@ variable "log_retention_days" {
   description = "Days the access log group keeps its events."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
-  }
 }
 
 variable "kms_key_arn" {

@@ -2,7 +2,7 @@ data "aws_partition" "current" {}
 
 locals {
   # Kept equal to local_runner/packaging.py ARCHIVE_EXCLUDES (a test compares them): the zip the local
-  # runner builds is the zip Lambda runs. Glob patterns relative to lambda_src/ (doublestar syntax).
+  # runner builds is the zip Lambda runs. Glob patterns relative to source_dir (doublestar syntax).
   archive_excludes = ["**/__pycache__/**", "**/*.pyc"]
 
   # The environment of each function: exactly the names image_downloader/settings.py reads
@@ -71,9 +71,9 @@ locals {
 
 data "archive_file" "package" {
   type             = "zip"
-  source_dir       = "${path.module}/../../lambda_src"
+  source_dir       = var.source_dir
   excludes         = local.archive_excludes
-  output_path      = "${path.module}/../../build/lambda_src.zip"
+  output_path      = var.package_output_path
   output_file_mode = "0644"
 }
 

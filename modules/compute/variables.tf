@@ -1,17 +1,27 @@
 variable "name" {
   description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download` and `<name>-consolidate`."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
-    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
-  }
 }
 
 variable "tags" {
   description = "Tags applied to every resource of this module."
   type        = map(string)
   default     = {}
+}
+
+variable "source_dir" {
+  description = "Folder whose contents become the functions' zip: the image_downloader package (lambda_src/ of this repository)."
+  type        = string
+}
+
+variable "package_output_path" {
+  description = "Where the functions' zip is written at plan time."
+  type        = string
+
+  validation {
+    condition     = endswith(var.package_output_path, ".zip")
+    error_message = "package_output_path must name a .zip file."
+  }
 }
 
 variable "bucket_name" {
@@ -163,11 +173,6 @@ variable "log_retention_days" {
   description = "Days the functions' CloudWatch log groups keep their events."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
-  }
 }
 
 variable "application_log_level" {

@@ -129,7 +129,7 @@ resource "aws_sfn_state_machine" "this" {
   role_arn = aws_iam_role.state_machine.arn
   type     = "STANDARD"
 
-  definition = templatefile("${path.module}/../../sfn/image_downloader.asl.json", {
+  definition = templatefile(var.definition_template_path, {
     batch_function_arn          = var.function_arns.batch
     download_function_arn       = var.function_arns.download
     consolidate_function_arn    = var.function_arns.consolidate

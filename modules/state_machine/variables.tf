@@ -1,11 +1,6 @@
 variable "name" {
   description = "Name of the state machine; its role is `<name>-state-machine` and its log group `/aws/vendedlogs/states/<name>`."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
-    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
-  }
 }
 
 variable "role_name" {
@@ -23,6 +18,11 @@ variable "tags" {
   description = "Tags applied to every resource of this module."
   type        = map(string)
   default     = {}
+}
+
+variable "definition_template_path" {
+  description = "Path of the ASL template (sfn/image_downloader.asl.json of this repository) that templatefile renders into the definition."
+  type        = string
 }
 
 variable "function_arns" {
@@ -107,11 +107,6 @@ variable "log_retention_days" {
   description = "Days the state machine's log group keeps its events."
   type        = number
   default     = 365
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
-  }
 }
 
 variable "kms_key_arn" {

@@ -1,11 +1,6 @@
 variable "name" {
   description = "Name prefix of every resource: the bucket is named `<name>-<random suffix>` unless bucket_name is set, the table `<name>-images`."
   type        = string
-
-  validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
-    error_message = "name must be 1-32 characters of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen."
-  }
 }
 
 variable "tags" {
