@@ -6,7 +6,8 @@ as AWS does:
 
 - a state's input over 256 KiB (the execution input included: it is the first state's input), and the
   payload a Task hands to Lambda: the execution fails with ``States.DataLimitExceeded``;
-- more than 25,000 events in one execution's history: the execution fails with ``States.Runtime``;
+- more than 25,000 events in one execution's history (checked as each of its top-level states is entered
+  and left): the execution fails with ``States.Runtime``;
 - an S3 key over 1,024 bytes (``KeyTooLongError``) and user metadata over 2 KB (``MetadataTooLarge``).
 
 While it enforces them, it measures: the largest state payload, the states entered (state transitions),
@@ -42,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -135,11 +137,19 @@ def _payload_size(value: Any) -> int:
 
 
 def _data_limit_exceeded(env: Environment, state: str, what: str, size: int) -> FailureEventException:
-    error = StatesErrorNameType.StatesStatesDataLimitExceeded
     cause = (
         f"The state '{state}' has {what} of {size} bytes, over the limit of {STATE_PAYLOAD_LIMIT_BYTES} "
         "bytes (256 KiB)."
     )
+    return _execution_failure(env, StatesErrorNameType.StatesStatesDataLimitExceeded, cause)
+
+
+def _history_events(env: Environment) -> int:
+    """Events of this execution's history so far (moto numbers them from 1)."""
+    return env.event_manager._event_id_gen._next_id - 1
+
+
+def _execution_failure(env: Environment, error: StatesErrorNameType, cause: str) -> FailureEventException:
     return FailureEventException(
         failure_event=FailureEvent(
             env=env,
@@ -157,10 +167,6 @@ class _ChildEventManager(EventManager):
     moto pools them all in one manager, so the limit is not counted here."""
 
 
-class HistoryLimitExceeded(Exception):
-    pass
-
-
 def _s3_error(code: str, message: str) -> S3ClientError:
     error = S3ClientError(code, message)
     error.code = code
@@ -173,14 +179,29 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
     original_eval_body = CommonStateField._eval_body
     original_eval_input = CommonStateField._eval_state_input
     original_lambda_parameters = StateTaskLambda._eval_parameters
-    original_add_event = EventManager.add_event
+    original_task_parameters = StateTask._eval_parameters
     original_put_object = S3Response.put_object
     original_stubber_call = BotocoreStubber.__call__
     original_quota = state_module.is_within_size_quota
 
+    def check_history(state: str, env: Environment) -> None:
+        # Only in the execution's own frame: moto cannot fail an execution from inside a Map iteration
+        # with a States.* error, so a Map that overflows the history fails as it ends.
+        if env._is_frame or isinstance(env.event_manager, _ChildEventManager):
+            return
+        events = _history_events(env)
+        if events > HISTORY_EVENT_LIMIT:
+            cause = (
+                f"The execution history reached {events} events at the state '{state}', over the limit of "
+                f"{HISTORY_EVENT_LIMIT} events per execution."
+            )
+            raise _execution_failure(env, StatesErrorNameType.StatesRuntime, cause)
+
     def eval_body(self: CommonStateField, env: Environment) -> None:
         recorder.transition()
+        check_history(self.name, env)
         original_eval_body(self, env)
+        check_history(self.name, env)
 
     def eval_state_input(self: CommonStateField, env: Environment) -> None:
         size = _payload_size(env.states.get_input())
@@ -189,25 +210,22 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
             raise _data_limit_exceeded(env, self.name, "an input", size)
         original_eval_input(self, env)
 
-    def lambda_parameters(self: StateTaskLambda, env: Environment) -> dict:
-        parameters = original_lambda_parameters(self, env)
-        size = _payload_size(parameters["Payload"])
-        recorder.payload(f"{self.name} (Lambda payload)", size)
+    def checked_parameters(self: StateTask, env: Environment, parameters: dict) -> dict:
+        size = _payload_size(parameters)
+        recorder.payload(f"{self.name} (task parameters)", size)
         if size > STATE_PAYLOAD_LIMIT_BYTES:
-            raise _data_limit_exceeded(env, self.name, "a Lambda payload", size)
+            raise _data_limit_exceeded(env, self.name, "task parameters (the Lambda payload)", size)
         return parameters
+
+    def lambda_parameters(self: StateTaskLambda, env: Environment) -> dict:
+        return checked_parameters(self, env, original_lambda_parameters(self, env))
+
+    def task_parameters(self: StateTask, env: Environment) -> dict:
+        return checked_parameters(self, env, original_task_parameters(self, env))
 
     def within_quota(value: Any) -> bool:
         recorder.payload("a state output or task result", _payload_size(value))
         return original_quota(value)
-
-    def add_event(self: EventManager, *args: Any, **kwargs: Any) -> int:
-        event_id = original_add_event(self, *args, **kwargs)
-        if event_id > HISTORY_EVENT_LIMIT and not isinstance(self, _ChildEventManager):
-            raise HistoryLimitExceeded(
-                f"the execution history reached {event_id} events, over the limit of {HISTORY_EVENT_LIMIT}"
-            )
-        return event_id
 
     def put_object(self: S3Response) -> Any:
         key = self.parse_key_name()
@@ -237,7 +255,7 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
         (CommonStateField, "_eval_body", eval_body),
         (CommonStateField, "_eval_state_input", eval_state_input),
         (StateTaskLambda, "_eval_parameters", lambda_parameters),
-        (EventManager, "add_event", add_event),
+        (StateTask, "_eval_parameters", task_parameters),
         (S3Response, "put_object", put_object),
         (BotocoreStubber, "__call__", stubber_call),
         (distributed_iteration_component, "EventManager", _ChildEventManager),

@@ -137,6 +137,18 @@ def test_long_urls_and_reasons_are_cut_in_the_state_but_kept_in_the_report() -> 
     }
 
 
+def test_a_long_url_inside_a_reason_is_cut_so_that_the_cause_stays_readable() -> None:
+    store = MemoryStore()
+    url = "https://h/" + "u" * 2000 + ".gif"
+    reason = f"could not store {url}: S3 put_object failed: KeyTooLongError: Your key is too long"
+    batch_result(store, 0, 1, [{"url": url, "kind": "storage", "status": None, "reason": reason}])
+
+    [listed] = store.run({"total": 1, "batchCount": 1})["failures"]
+
+    assert listed["reason"].endswith(": S3 put_object failed: KeyTooLongError: Your key is too long")
+    assert len(listed["reason"]) <= consolidate.MAX_REASON_LENGTH
+
+
 def test_a_3_kb_base_url_with_60_failures_keeps_the_summary_small() -> None:
     """The issue's third case: it made Consolidate return 338 KB."""
     store = MemoryStore()

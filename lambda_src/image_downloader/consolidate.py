@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REASON_LENGTH = 300
 MAX_URL_LENGTH = 300
+# A long URL inside a reason is cut shorter, so that what went wrong (after the URL) stays in the reason.
+MAX_URL_IN_REASON = 120
 MAX_SUBJECT_LENGTH = 100
 # The listed failures stop at whichever comes first, max_listed_failures or this many bytes: the summary
 # (and the SNS text built from the same list) stays a few tens of KiB whatever the URLs' length.
@@ -193,11 +195,14 @@ def _cut(text: str, length: int) -> str:
 
 def _bounded(failure: Mapping[str, Any]) -> dict[str, Any]:
     url = failure.get("url")
+    reason = str(failure.get("reason", ""))
+    if isinstance(url, str) and len(url) > MAX_URL_IN_REASON:
+        reason = reason.replace(url, _cut(url, MAX_URL_IN_REASON))
     return {
         "url": _cut(url, MAX_URL_LENGTH) if isinstance(url, str) else url,
         "kind": failure.get("kind"),
         "status": failure.get("status"),
-        "reason": _cut(str(failure.get("reason", "")), MAX_REASON_LENGTH),
+        "reason": _cut(reason, MAX_REASON_LENGTH),
     }
 
 
