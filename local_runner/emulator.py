@@ -22,6 +22,7 @@ from unittest import mock
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.base_backend import BackendDict
 
 from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
@@ -157,12 +158,19 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+class InjectedCrash(RuntimeError):
+    """A Lambda invocation that fails outright (as on a timeout or out of memory), injected by a test."""
+
+
 @dataclass
 class InvocationLog:
-    """What the dispatcher saw: lets the runner show progress without touching the handlers."""
+    """What the dispatcher saw: lets the runner show progress without touching the handlers.
+
+    ``crash_when(function, event)`` returning True makes that invocation fail before its handler runs."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: dict[str, list[Any]] = field(default_factory=dict)
+    crash_when: Callable[[str, dict], bool] | None = None
 
     def record(self, function: str, result: Any) -> None:
         with self.lock:
@@ -271,6 +279,8 @@ def _dispatcher(
         context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds)
         event = json.loads(body) if body else {}
         try:
+            if log.crash_when is not None and log.crash_when(name, event):
+                raise InjectedCrash(f"{name} crashed (injected)")
             with recorder.invocation(name):
                 result = handlers[name](event, context)
         except Exception as error:  # the Lambda runtime turns any exception into a function error
@@ -286,6 +296,20 @@ def _dispatcher(
         return json.dumps(result).encode()
 
     return invoke
+
+
+def _backend_lookup_without_contention() -> Any:
+    """moto looks up the account's backend on every request under one global lock, comparing dicts as it
+    goes; with a hundred download threads that lock is most of the local run's time. Skip the work when
+    the account's backend exists and is registered (what the lookup would find anyway)."""
+    original = BackendDict._create_account_specific_backend
+
+    def lookup(self: BackendDict, account_id: str) -> None:
+        if dict.__contains__(self, account_id) and any(known is self for known in BackendDict._instances):
+            return
+        original(self, account_id)
+
+    return mock.patch.object(BackendDict, "_create_account_specific_backend", lookup)
 
 
 @contextmanager
@@ -314,6 +338,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             )
         )
         stack.enter_context(enforced_limits(recorder))
+        stack.enter_context(_backend_lookup_without_contention())
         deployment = _create_resources(config, zip_path, log, recorder)
         recorder.take()
         yield deployment
