@@ -21,6 +21,8 @@ module "storage" {
   force_destroy                          = var.storage.force_destroy
   versioning_enabled                     = var.storage.versioning_enabled
   image_key_prefix                       = var.storage.image_key_prefix
+  run_key_prefix                         = var.storage.run_key_prefix
+  run_expiration_days                    = var.storage.run_expiration_days
   glacier_ir_transition_days             = var.storage.glacier_ir_transition_days
   glacier_ir_min_object_size_bytes       = var.storage.glacier_ir_min_object_size_bytes
   abort_incomplete_multipart_upload_days = var.storage.abort_incomplete_multipart_upload_days

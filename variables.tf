@@ -78,6 +78,7 @@ variable "storage" {
     - versioning_enabled: keep overwritten objects (noncurrent versions expire after noncurrent_version_expiration_days).
     - image_key_prefix / report_key_prefix: key prefixes of images and execution reports (non-empty, ending in "/", neither inside the other).
     - run_key_prefix: key prefix of each execution's working data (batches, manifest, batch results, the Distributed Map's results).
+    - run_expiration_days: days after which that working data is deleted (reports and images stay).
     - input_key_prefix: where requests too large for the 256 KiB execution input put their paths file (see request_sources).
     - glacier_ir_transition_days: days after upload at which images move to Glacier Instant Retrieval.
     - glacier_ir_min_object_size_bytes: only images larger than this move. The default, 131072 (128 KiB), is
@@ -95,6 +96,7 @@ variable "storage" {
     report_key_prefix                      = optional(string, "reports/")
     run_key_prefix                         = optional(string, "runs/")
     input_key_prefix                       = optional(string, "inputs/")
+    run_expiration_days                    = optional(number, 7)
     glacier_ir_transition_days             = optional(number, 1)
     glacier_ir_min_object_size_bytes       = optional(number, 131072)
     abort_incomplete_multipart_upload_days = optional(number, 1)

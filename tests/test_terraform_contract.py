@@ -338,6 +338,10 @@ def test_images_move_to_glacier_instant_retrieval_and_unfinished_uploads_are_abo
     size_filter = nested(archive, "filter", "and")
     assert size_filter["prefix"] == "${var.image_key_prefix}"
     assert size_filter["object_size_greater_than"] == "${var.glacier_ir_min_object_size_bytes}"
+    run_data = rules["expire-run-data"]
+    assert nested(run_data, "filter")["prefix"] == "${var.run_key_prefix}"
+    assert nested(run_data, "expiration")["days"] == "${var.run_expiration_days}"
+    assert storage.variables["run_expiration_days"].default == 7
     housekeeping = rules["housekeeping"]
     assert nested(housekeeping, "abort_incomplete_multipart_upload")["days_after_initiation"] == (
         "${var.abort_incomplete_multipart_upload_days}"
