@@ -25,7 +25,7 @@ variable "package_output_path" {
 }
 
 variable "bucket_name" {
-  description = "Bucket the download function writes images and failure reports to."
+  description = "Bucket of the images, each execution's working data (batches, results) and the reports."
   type        = string
 }
 
