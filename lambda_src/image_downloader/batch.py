@@ -284,6 +284,11 @@ def _read_reference(s3: Any, bucket: str, key: str) -> bytes:
             raise InvalidInput(f"{where} does not exist: upload the paths file first") from error
         if code == "NoSuchBucket":
             raise InvalidInput(f"{where}: no such bucket") from error
+        if code in ("AccessDenied", "403"):
+            raise InvalidInput(
+                f"{where} does not exist, or the batch function may not read it (AccessDenied): upload it "
+                "first, or add its location to the module's request_sources"
+            ) from error
         raise InvalidInput(f"{where} cannot be read ({code})") from error
     except BotoCoreError as error:
         raise InvalidInput(f"{where} cannot be read ({error})") from error
