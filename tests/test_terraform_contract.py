@@ -616,3 +616,12 @@ def test_every_submodule_says_what_it_is_and_that_the_root_is_the_entry_point() 
         first = readme.read_text().splitlines()[0]
         assert first == f"# {folder.name} (internal)", first
         assert "root module" in readme.read_text(), folder.name
+
+
+def test_express_children_are_refused_at_plan_time_when_a_batch_may_outlast_them() -> None:
+    state_machine = module("state_machine")
+    machine = only(state_machine, "aws_sfn_state_machine").body
+    [precondition] = nested(machine, "lifecycle")["precondition"]
+    assert "var.map_execution_type" in precondition["condition"]
+    assert "var.function_timeouts.download + local.task_timeout_margin_seconds" in precondition["condition"]
+    assert state_machine.locals["express_max_seconds"] == 300

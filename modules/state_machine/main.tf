@@ -18,6 +18,9 @@ locals {
   # A Task waits a little longer than its Lambda function may run, so the function's own timeout error
   # (which the template can tell apart) arrives first.
   task_timeout_margin_seconds = 15
+
+  # Longest run of an Express workflow, so of an EXPRESS child of the Distributed Map.
+  express_max_seconds = 300
 }
 
 ################################################################################
@@ -194,6 +197,13 @@ resource "aws_sfn_state_machine" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.map_execution_type != "EXPRESS" || var.function_timeouts.download + local.task_timeout_margin_seconds <= local.express_max_seconds
+      error_message = "An EXPRESS child execution runs at most ${local.express_max_seconds} seconds, but a batch may take the download function's timeout (${var.function_timeouts.download} s) plus ${local.task_timeout_margin_seconds} s: lower lambda.download.timeout to ${local.express_max_seconds - local.task_timeout_margin_seconds} or use STANDARD children."
+    }
+  }
 
   # Step Functions checks at creation that the role may deliver logs and invoke the functions.
   depends_on = [aws_iam_role_policy.state_machine]
