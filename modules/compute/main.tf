@@ -277,7 +277,7 @@ resource "aws_iam_role_policy_attachment" "xray" {
 resource "aws_lambda_function" "handler" {
   #checkov:skip=CKV_AWS_116:Step Functions invokes these functions synchronously and handles their errors (Retry/Catch); a dead-letter queue only receives failed asynchronous invocations.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and public image hosts; a VPC would add a NAT gateway and no isolation (the downloader refuses private addresses itself).
-  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Map state's MaxConcurrency (1-40) and the API's throttling; reserving it would take capacity from the account pool and fail on accounts with a low quota.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Distributed Map's concurrency (state_machine.map_max_concurrency) and the API's throttling; reserving it would take capacity from the account pool and fail on accounts with a low quota.
   #checkov:skip=CKV_AWS_272:The package is zipped from source by archive_file at plan time, so there is no signed artifact for a code-signing configuration to verify.
   #checkov:skip=CKV_AWS_173:The environment holds only bucket/table names, prefixes and limits, no secrets; Lambda encrypts it at rest with its AWS managed key.
   for_each = local.functions
