@@ -263,9 +263,11 @@ def _dispatcher(
     handlers: Mapping[str, Handler],
     specs: Mapping[str, FunctionSpec],
     log: InvocationLog,
-    recorder: Recorder,
     name_prefix: str,
+    recorder: Recorder | None = None,
 ) -> Callable[..., bytes]:
+    recorder = recorder or Recorder()
+
     def invoke(
         backend: LambdaSimpleBackend,
         function_name: str,
@@ -334,7 +336,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             mock.patch.object(
                 LambdaSimpleBackend,
                 "invoke",
-                _dispatcher(handlers, {s.name: s for s in specs}, log, recorder, config.name),
+                _dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder),
             )
         )
         stack.enter_context(enforced_limits(recorder))

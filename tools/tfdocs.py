@@ -1,8 +1,8 @@
 """Read Terraform modules with python-hcl2 and keep README.md's terraform-docs tables in sync with them.
 
 Writes the Requirements, Providers, Modules, Resources, Inputs and Outputs tables of the root module
-(README.md) and of examples/complete and examples/minimal (their README.md), in terraform-docs' markdown-table format, between
-``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``.
+(README.md) and of examples/complete and examples/minimal (their README.md), in terraform-docs'
+markdown-table format, between ``<!-- BEGIN_TF_DOCS -->`` and ``<!-- END_TF_DOCS -->``.
 
     python tools/tfdocs.py --write     # regenerate them (make docs)
     python tools/tfdocs.py --check     # exit 1 when a README is out of date
