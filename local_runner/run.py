@@ -19,6 +19,7 @@ EXIT_EXECUTION_FAILED = 3
 # A request larger than this goes to S3 and the execution gets a resourcePathsFrom reference instead: the
 # execution input may be 256 KiB, and the batch step's Lambda payload wraps it in a few more bytes.
 STAGE_ABOVE_BYTES = 200 * 1024
+COUNT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,13 @@ def current_progress(deployment: Deployment) -> Progress:
 def record_count(deployment: Deployment) -> int:
     """Items in the emulated table. moto counts them live in DescribeTable (AWS refreshes ItemCount every
     few hours); a Scan would sort the whole table on every page, minutes at 100,000 items."""
-    table = deployment.client("dynamodb").describe_table(TableName=deployment.config.table)["Table"]
-    return int(table["ItemCount"])
+    dynamodb = deployment.client("dynamodb")
+    for _ in range(COUNT_ATTEMPTS - 1):
+        try:
+            return int(dynamodb.describe_table(TableName=deployment.config.table)["Table"]["ItemCount"])
+        except RuntimeError:  # moto counts the items while download threads add to them
+            time.sleep(0.01)
+    return int(dynamodb.describe_table(TableName=deployment.config.table)["Table"]["ItemCount"])
 
 
 def stored_keys(deployment: Deployment) -> list[str]:
