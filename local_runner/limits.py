@@ -197,10 +197,16 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
             )
             raise _execution_failure(env, StatesErrorNameType.StatesRuntime, cause)
 
+    current_state = threading.local()
+
     def eval_body(self: CommonStateField, env: Environment) -> None:
         recorder.transition()
         check_history(self.name, env)
-        original_eval_body(self, env)
+        outer, current_state.name = getattr(current_state, "name", None), self.name
+        try:
+            original_eval_body(self, env)
+        finally:
+            current_state.name = outer
         check_history(self.name, env)
 
     def eval_state_input(self: CommonStateField, env: Environment) -> None:
@@ -224,7 +230,8 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
         return checked_parameters(self, env, original_task_parameters(self, env))
 
     def within_quota(value: Any) -> bool:
-        recorder.payload("a state output or task result", _payload_size(value))
+        state = getattr(current_state, "name", None) or "a state"
+        recorder.payload(f"{state} (output or task result)", _payload_size(value))
         return original_quota(value)
 
     def put_object(self: S3Response) -> Any:
