@@ -15,7 +15,7 @@ TF_PROVIDER_MIRROR ?=
 export TF_PROVIDER_MIRROR
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format pytest checkov bench docs schema terraform-offline clean
+.PHONY: help run test lint format pytest checkov bench bench-scale docs schema terraform-offline clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ terraform-offline: $(VENV)/.installed ## Write a CLI config that installs provid
 
 bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and full handler path)
 	$(PY) -m bench
+
+bench-scale: $(VENV)/.installed ## Proof at scale: 1,000,000 paths through ValidateAndBatch, 100,000 images through the local pipeline
+	PYTHONPATH=lambda_src:. $(PY) -m bench.scale
 
 docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables and state machine diagram
 	$(PY) tools/tfdocs.py --write

@@ -2,6 +2,11 @@ locals {
   # Named here and handed to both modules, so the topic policy (notification) and the role (state_machine)
   # agree on it without either module waiting for the other.
   state_machine_role_name = "${var.name}-state-machine"
+
+  # Default: the module's own bucket, under storage.input_key_prefix (none when create = false).
+  request_sources = var.request_sources != null ? var.request_sources : [
+    for bucket in module.storage[*].bucket_name : { bucket = bucket, prefix = var.storage.input_key_prefix }
+  ]
 }
 
 module "storage" {
@@ -16,6 +21,8 @@ module "storage" {
   force_destroy                          = var.storage.force_destroy
   versioning_enabled                     = var.storage.versioning_enabled
   image_key_prefix                       = var.storage.image_key_prefix
+  run_key_prefix                         = var.storage.run_key_prefix
+  run_expiration_days                    = var.storage.run_expiration_days
   glacier_ir_transition_days             = var.storage.glacier_ir_transition_days
   glacier_ir_min_object_size_bytes       = var.storage.glacier_ir_min_object_size_bytes
   abort_incomplete_multipart_upload_days = var.storage.abort_incomplete_multipart_upload_days
@@ -40,6 +47,8 @@ module "compute" {
   table_arn         = module.storage[0].table_arn
   image_key_prefix  = var.storage.image_key_prefix
   report_key_prefix = var.storage.report_key_prefix
+  run_key_prefix    = var.storage.run_key_prefix
+  request_sources   = local.request_sources
 
   runtime               = var.lambda.runtime
   architecture          = var.lambda.architecture
@@ -49,8 +58,9 @@ module "compute" {
     download    = var.lambda.download
     consolidate = var.lambda.consolidate
   }
-  downloader = var.downloader
-  limits     = var.limits
+  downloader             = var.downloader
+  limits                 = var.limits
+  max_concurrent_batches = var.state_machine.map_max_concurrency
 
   log_retention_days            = var.log_retention_days
   tracing_enabled               = var.tracing_enabled
@@ -80,14 +90,17 @@ module "state_machine" {
   tags        = var.tags
   kms_key_arn = var.kms_key_arn
 
-  function_arns     = module.compute[0].function_arns
-  function_timeouts = module.compute[0].function_timeouts
-  topic_arn         = module.notification[0].topic_arn
-  topic_kms_key_arn = var.kms_key_arn
-  bucket_name       = module.storage[0].bucket_name
-  table_name        = module.storage[0].table_name
+  function_arns       = module.compute[0].function_arns
+  function_timeouts   = module.compute[0].function_timeouts
+  topic_arn           = module.notification[0].topic_arn
+  topic_kms_key_arn   = var.kms_key_arn
+  storage_kms_key_arn = var.kms_key_arn
+  bucket_name         = module.storage[0].bucket_name
+  bucket_arn          = module.storage[0].bucket_arn
+  table_name          = module.storage[0].table_name
+  run_key_prefix      = var.storage.run_key_prefix
 
-  map_max_concurrency       = var.state_machine.map_max_concurrency
+  map_execution_type        = var.state_machine.map_execution_type
   execution_timeout_seconds = var.state_machine.execution_timeout_seconds
   log_level                 = var.state_machine.log_level
   include_execution_data    = var.state_machine.include_execution_data

@@ -76,7 +76,10 @@ variable "storage" {
     - bucket_name: exact bucket name; null derives a unique one from `<name>-`.
     - force_destroy: let `terraform destroy` delete a bucket that still holds objects.
     - versioning_enabled: keep overwritten objects (noncurrent versions expire after noncurrent_version_expiration_days).
-    - image_key_prefix / report_key_prefix: key prefixes of images and failure reports (non-empty, ending in "/", neither inside the other).
+    - image_key_prefix / report_key_prefix: key prefixes of images and execution reports (non-empty, ending in "/", neither inside the other).
+    - run_key_prefix: key prefix of each execution's working data (batches, manifest, batch results, the Distributed Map's results).
+    - run_expiration_days: days after which that working data is deleted (reports and images stay).
+    - input_key_prefix: where requests too large for the 256 KiB execution input put their paths file (see request_sources).
     - glacier_ir_transition_days: days after upload at which images move to Glacier Instant Retrieval.
     - glacier_ir_min_object_size_bytes: only images larger than this move. The default, 131072 (128 KiB), is
       where the move starts to pay: S3 lifecycle skips objects under 128 KB by default, and Glacier IR bills
@@ -91,6 +94,9 @@ variable "storage" {
     versioning_enabled                     = optional(bool, false)
     image_key_prefix                       = optional(string, "images/")
     report_key_prefix                      = optional(string, "reports/")
+    run_key_prefix                         = optional(string, "runs/")
+    input_key_prefix                       = optional(string, "inputs/")
+    run_expiration_days                    = optional(number, 7)
     glacier_ir_transition_days             = optional(number, 1)
     glacier_ir_min_object_size_bytes       = optional(number, 131072)
     abort_incomplete_multipart_upload_days = optional(number, 1)
@@ -101,15 +107,40 @@ variable "storage" {
 
   validation {
     condition = alltrue([
-      for prefix in [var.storage.image_key_prefix, var.storage.report_key_prefix] :
+      for prefix in [var.storage.image_key_prefix, var.storage.report_key_prefix, var.storage.run_key_prefix, var.storage.input_key_prefix] :
       can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", prefix))
     ])
-    error_message = "storage.image_key_prefix and storage.report_key_prefix must be non-empty key prefixes ending with '/' (e.g. \"images/\")."
+    error_message = "storage.image_key_prefix, report_key_prefix, run_key_prefix and input_key_prefix must be non-empty key prefixes ending with '/' (e.g. \"images/\")."
   }
 
   validation {
-    condition     = !startswith(var.storage.image_key_prefix, var.storage.report_key_prefix) && !startswith(var.storage.report_key_prefix, var.storage.image_key_prefix)
-    error_message = "storage.image_key_prefix and storage.report_key_prefix must not contain one another: the functions' permissions are split by prefix."
+    condition = alltrue([
+      for pair in setproduct([var.storage.image_key_prefix, var.storage.report_key_prefix, var.storage.run_key_prefix, var.storage.input_key_prefix], [var.storage.image_key_prefix, var.storage.report_key_prefix, var.storage.run_key_prefix, var.storage.input_key_prefix]) :
+      pair[0] == pair[1] || !startswith(pair[0], pair[1])
+    ]) && length(distinct([var.storage.image_key_prefix, var.storage.report_key_prefix, var.storage.run_key_prefix, var.storage.input_key_prefix])) == 4
+    error_message = "storage.image_key_prefix, report_key_prefix, run_key_prefix and input_key_prefix must differ and not contain one another: the functions' permissions are split by prefix."
+  }
+}
+
+variable "request_sources" {
+  description = <<-EOT
+    Where a request's resourcePathsFrom (an s3:// URL of a paths file, for requests over the 256 KiB
+    execution input) may point: the batch function may read s3://<bucket>/<prefix>* of each entry and
+    nothing else. Null (the default) allows the module's own bucket under storage.input_key_prefix; []
+    refuses every reference. A bucket encrypted with another KMS key also needs that key's grant.
+  EOT
+  type = list(object({
+    bucket = string
+    prefix = string
+  }))
+  default = null
+
+  validation {
+    condition = var.request_sources == null ? true : alltrue([
+      for source in var.request_sources :
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", source.bucket)) && (source.prefix == "" || endswith(source.prefix, "/"))
+    ])
+    error_message = "Each request_sources entry needs a bucket name and a prefix that is \"\" or ends with '/' (e.g. \"inputs/\")."
   }
 }
 
@@ -136,7 +167,7 @@ variable "lambda" {
     architecture          = optional(string, "arm64")
     application_log_level = optional(string, "INFO")
     batch = optional(object({
-      memory_size = optional(number, 256)
+      memory_size = optional(number, 1024)
       timeout     = optional(number, 60)
     }), {})
     download = optional(object({
@@ -145,7 +176,7 @@ variable "lambda" {
       ephemeral_storage_mb = optional(number)
     }), {})
     consolidate = optional(object({
-      memory_size = optional(number, 256)
+      memory_size = optional(number, 512)
       timeout     = optional(number, 120)
     }), {})
   })
@@ -215,7 +246,7 @@ variable "limits" {
   description = "Per-request limits: highest lambdaConcur a request may ask for, most paths per execution, paths per download Lambda when the request gives no batchSize, failures listed in the notification."
   type = object({
     max_lambda_concur       = optional(number, 50)
-    max_paths_per_execution = optional(number, 10000)
+    max_paths_per_execution = optional(number, 1000000)
     default_batch_size      = optional(number, 100)
     max_listed_failures     = optional(number, 50)
   })
@@ -233,13 +264,17 @@ variable "limits" {
 variable "state_machine" {
   description = <<-EOT
     State machine settings.
-    - map_max_concurrency: download Lambdas running at once (inline Map: 1 to 40).
+    - map_max_concurrency: download Lambdas the Distributed Map runs at once (1 to 10000); a request may ask
+      for fewer (maxConcurrentBatches). Requests in flight to the origin = this x lambdaConcur.
+    - map_execution_type: the Map's child executions, one per batch: STANDARD or EXPRESS (see the cost
+      model in docs/design.md; the local run always runs STANDARD children).
     - execution_timeout_seconds: longest time one execution may run.
     - log_level: execution history events sent to CloudWatch Logs (ALL, ERROR, FATAL, OFF).
     - include_execution_data: log each state's input and output too (they contain the requested URLs).
   EOT
   type = object({
     map_max_concurrency       = optional(number, 10)
+    map_execution_type        = optional(string, "STANDARD")
     execution_timeout_seconds = optional(number, 3600)
     log_level                 = optional(string, "ERROR")
     include_execution_data    = optional(bool, false)
@@ -247,8 +282,13 @@ variable "state_machine" {
   default = {}
 
   validation {
-    condition     = var.state_machine.map_max_concurrency >= 1 && var.state_machine.map_max_concurrency <= 40 && floor(var.state_machine.map_max_concurrency) == var.state_machine.map_max_concurrency
-    error_message = "state_machine.map_max_concurrency must be a whole number between 1 and 40."
+    condition     = var.state_machine.map_max_concurrency >= 1 && var.state_machine.map_max_concurrency <= 10000 && floor(var.state_machine.map_max_concurrency) == var.state_machine.map_max_concurrency
+    error_message = "state_machine.map_max_concurrency must be a whole number between 1 and 10000."
+  }
+
+  validation {
+    condition     = contains(["STANDARD", "EXPRESS"], var.state_machine.map_execution_type)
+    error_message = "state_machine.map_execution_type must be STANDARD or EXPRESS."
   }
 
   validation {

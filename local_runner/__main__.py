@@ -14,7 +14,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from local_runner.emulator import DeploymentConfig, emulated_deployment
+from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
+from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
 from local_runner.results import OutputFolderNotEmpty, SavedRun, check_output_folder, run_folder, save_run
 from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, run_execution
 from local_runner.sample_images import sample_set
@@ -85,10 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             request["baseUrl"] = server.base_url
             print(f"Serving {len(server.files)} sample images at {server.base_url}", file=sys.stderr)
         deployment = stack.enter_context(emulated_deployment(config))
-        print(f"Emulated deployment ready: state machine {deployment.config.name}", file=sys.stderr)
+        print(
+            f"Emulated deployment ready: state machine {deployment.config.name} (Distributed Map children "
+            f"run as {LOCAL_MAP_EXECUTION_TYPE} executions locally)",
+            file=sys.stderr,
+        )
         result = run_execution(
             deployment, request, on_progress=None if args.quiet else ProgressLine(sys.stderr)
         )
+        if result.staged_input:
+            print(f"Request too large to send inline: paths staged at {result.staged_input}", file=sys.stderr)
         saved = save_run(deployment, result, request, run_folder(args.out, result.execution_name))
     print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
     return result.exit_code
@@ -153,8 +160,31 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
         lines.append("SNS        no notification sent")
     lines.append(f"Stored in  s3://{bucket}/ ({len(result.stored_keys)} objects)")
     lines.append(f"Recorded   {result.record_count} items in DynamoDB table {table}")
+    lines += figure_lines(result)
     lines += saved_lines(saved)
     stream.write("\n".join(lines) + "\n")
+
+
+def figure_lines(result: RunResult) -> list[str]:
+    """What the run cost, in the units AWS bills, and how close it came to the limits."""
+    figures = result.figures
+    summary = result.summary or {}
+    lines = [
+        f"Payload    largest state payload {result.largest_payload_kib:.1f} KiB of "
+        f"{STATE_PAYLOAD_LIMIT_BYTES // 1024} KiB ({figures.largest_payload_state or 'none'})",
+        f"Steps      {figures.state_transitions} state transitions, "
+        f"{result.transitions_per_image:.4f} per image (history limit: {HISTORY_EVENT_LIMIT} events)",
+        f"Lambda     {sum(figures.invocations.values())} invocations "
+        f"({', '.join(f'{name} {count}' for name, count in sorted(figures.invocations.items()))}), "
+        f"{figures.gb_seconds(result.memory_mb):.2f} GB-s measured locally",
+        f"Requests   S3 {figures.service_requests('s3')}, DynamoDB writes {figures.dynamodb_writes}",
+    ]
+    if summary.get("requestsInFlight"):
+        lines.append(
+            f"In flight  at most {summary['requestsInFlight']} requests to the origin "
+            f"(batches at once x lambdaConcur)"
+        )
+    return lines
 
 
 def saved_lines(saved: SavedRun) -> list[str]:

@@ -22,7 +22,9 @@ from unittest import mock
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.base_backend import BackendDict
 
+from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
 from local_runner.template import render_asl
 
@@ -31,6 +33,9 @@ REGION = "us-east-1"
 # modules/state_machine), so the function's own timeout error comes first.
 TASK_TIMEOUT_MARGIN_SECONDS = 15
 PACKAGE = "image_downloader"
+# moto 5.2.5's parser refuses ExecutionType EXPRESS for a Distributed Map's children: the local run always
+# runs STANDARD children, whatever map_execution_type the module deploys.
+LOCAL_MAP_EXECUTION_TYPE = "STANDARD"
 Handler = Callable[[dict, Any], Any]
 
 
@@ -42,6 +47,7 @@ class FunctionSpec:
     handler: str
     timeout_seconds: int
     environment: Mapping[str, str]
+    memory_mb: int = 128
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,11 @@ class DeploymentConfig:
     name: str = "image-downloader-local"
     image_key_prefix: str = "images/"
     report_key_prefix: str = "reports/"
+    run_key_prefix: str = "runs/"
+    input_key_prefix: str = "inputs/"
     map_max_concurrency: int = 10
     max_lambda_concur: int = 50
-    max_paths_per_execution: int = 10_000
+    max_paths_per_execution: int = 1_000_000
     default_batch_size: int = 100
     max_image_bytes: int = 50 * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
@@ -65,6 +73,9 @@ class DeploymentConfig:
     batch_timeout_seconds: int = 60
     download_timeout_seconds: int = 300
     consolidate_timeout_seconds: int = 120
+    batch_memory_mb: int = 1024
+    download_memory_mb: int = 512
+    consolidate_memory_mb: int = 512
     execution_timeout_seconds: int = 3600
 
     @property
@@ -84,7 +95,7 @@ class DeploymentConfig:
             "BUCKET_NAME": self.bucket,
             "TABLE_NAME": self.table,
             "IMAGE_KEY_PREFIX": self.image_key_prefix,
-            "REPORT_KEY_PREFIX": self.report_key_prefix,
+            "RUN_KEY_PREFIX": self.run_key_prefix,
             "MAX_IMAGE_BYTES": str(self.max_image_bytes),
             "ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "ALLOW_PRIVATE_ADDRESSES": str(self.allow_private_addresses).lower(),
@@ -98,13 +109,22 @@ class DeploymentConfig:
                 f"{PACKAGE}.batch.handler",
                 self.batch_timeout_seconds,
                 {
+                    "BUCKET_NAME": self.bucket,
+                    "RUN_KEY_PREFIX": self.run_key_prefix,
+                    "INPUT_LOCATIONS": f"{self.bucket}/{self.input_key_prefix}",
                     "MAX_LAMBDA_CONCUR": str(self.max_lambda_concur),
                     "MAX_PATHS_PER_EXECUTION": str(self.max_paths_per_execution),
                     "DEFAULT_BATCH_SIZE": str(self.default_batch_size),
+                    "MAX_CONCURRENT_BATCHES": str(self.map_max_concurrency),
                 },
+                self.batch_memory_mb,
             ),
             FunctionSpec(
-                "download", f"{PACKAGE}.download.handler", self.download_timeout_seconds, download_env
+                "download",
+                f"{PACKAGE}.download.handler",
+                self.download_timeout_seconds,
+                download_env,
+                self.download_memory_mb,
             ),
             FunctionSpec(
                 "consolidate",
@@ -113,8 +133,10 @@ class DeploymentConfig:
                 {
                     "BUCKET_NAME": self.bucket,
                     "REPORT_KEY_PREFIX": self.report_key_prefix,
+                    "RUN_KEY_PREFIX": self.run_key_prefix,
                     "MAX_LISTED_FAILURES": str(self.max_listed_failures),
                 },
+                self.consolidate_memory_mb,
             ),
         )
 
@@ -136,12 +158,19 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+class InjectedCrash(RuntimeError):
+    """A Lambda invocation that fails outright (as on a timeout or out of memory), injected by a test."""
+
+
 @dataclass
 class InvocationLog:
-    """What the dispatcher saw: lets the runner show progress without touching the handlers."""
+    """What the dispatcher saw: lets the runner show progress without touching the handlers.
+
+    ``crash_when(function, event)`` returning True makes that invocation fail before its handler runs."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: dict[str, list[Any]] = field(default_factory=dict)
+    crash_when: Callable[[str, dict], bool] | None = None
 
     def record(self, function: str, result: Any) -> None:
         with self.lock:
@@ -205,9 +234,18 @@ class Deployment:
     function_arns: dict[str, str]
     invocations: InvocationLog
     clients: dict[str, Any]
+    recorder: Recorder
 
     def client(self, service: str) -> Any:
         return self.clients[service]
+
+    def take_figures(self) -> Figures:
+        """The figures measured since the last call."""
+        return self.recorder.take()
+
+    @property
+    def memory_mb(self) -> dict[str, int]:
+        return {spec.name: spec.memory_mb for spec in self.config.functions()}
 
     def notifications(self) -> list[dict[str, str]]:
         """Every SNS message published so far (subject and text), read from the subscribed queue."""
@@ -222,8 +260,14 @@ class Deployment:
 
 
 def _dispatcher(
-    handlers: Mapping[str, Handler], specs: Mapping[str, FunctionSpec], log: InvocationLog, name_prefix: str
+    handlers: Mapping[str, Handler],
+    specs: Mapping[str, FunctionSpec],
+    log: InvocationLog,
+    name_prefix: str,
+    recorder: Recorder | None = None,
 ) -> Callable[..., bytes]:
+    recorder = recorder or Recorder()
+
     def invoke(
         backend: LambdaSimpleBackend,
         function_name: str,
@@ -237,7 +281,10 @@ def _dispatcher(
         context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds)
         event = json.loads(body) if body else {}
         try:
-            result = handlers[name](event, context)
+            if log.crash_when is not None and log.crash_when(name, event):
+                raise InjectedCrash(f"{name} crashed (injected)")
+            with recorder.invocation(name):
+                result = handlers[name](event, context)
         except Exception as error:  # the Lambda runtime turns any exception into a function error
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = {
@@ -253,6 +300,20 @@ def _dispatcher(
     return invoke
 
 
+def _backend_lookup_without_contention() -> Any:
+    """moto looks up the account's backend on every request under one global lock, comparing dicts as it
+    goes; with a hundred download threads that lock is most of the local run's time. Skip the work when
+    the account's backend exists and is registered (what the lookup would find anyway)."""
+    original = BackendDict._create_account_specific_backend
+
+    def lookup(self: BackendDict, account_id: str) -> None:
+        if dict.__contains__(self, account_id) and any(known is self for known in BackendDict._instances):
+            return
+        original(self, account_id)
+
+    return mock.patch.object(BackendDict, "_create_account_specific_backend", lookup)
+
+
 @contextmanager
 def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) -> Iterator[Deployment]:
     """Create, in moto, what the Terraform module creates, and yield it; everything vanishes afterwards."""
@@ -263,6 +324,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
         zip_path = build_lambda_zip(work_dir / "lambda.zip")
         handlers = load_handlers(zip_path, specs)
         log = InvocationLog()
+        recorder = Recorder()
         runtime_env = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **merged_environment(specs)}
         stack.enter_context(mock.patch.dict(os.environ, runtime_env))
         stack.enter_context(
@@ -274,15 +336,21 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             mock.patch.object(
                 LambdaSimpleBackend,
                 "invoke",
-                _dispatcher(handlers, {s.name: s for s in specs}, log, config.name),
+                _dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder),
             )
         )
-        yield _create_resources(config, zip_path, log)
+        stack.enter_context(enforced_limits(recorder))
+        stack.enter_context(_backend_lookup_without_contention())
+        deployment = _create_resources(config, zip_path, log, recorder)
+        recorder.take()
+        yield deployment
 
 
-def _create_resources(config: DeploymentConfig, zip_path: Path, log: InvocationLog) -> Deployment:
+def _create_resources(
+    config: DeploymentConfig, zip_path: Path, log: InvocationLog, recorder: Recorder
+) -> Deployment:
     clients = {
-        service: boto3.client(service, region_name=REGION)
+        service: mark_as_observer(boto3.client(service, region_name=REGION))
         for service in ("s3", "dynamodb", "sns", "sqs", "lambda", "iam", "stepfunctions")
     }
     clients["s3"].create_bucket(Bucket=config.bucket)
@@ -308,13 +376,14 @@ def _create_resources(config: DeploymentConfig, zip_path: Path, log: InvocationL
             Handler=spec.handler,
             Code={"ZipFile": code},
             Timeout=spec.timeout_seconds,
+            MemorySize=spec.memory_mb,
             Environment={"Variables": dict(spec.environment)},
         )["FunctionArn"]
     definition = render_asl(state_machine_variables(config, function_arns, topic_arn))
     state_machine_arn = clients["stepfunctions"].create_state_machine(
         name=f"{config.name}", definition=json.dumps(definition), roleArn=role_arn, type="STANDARD"
     )["stateMachineArn"]
-    return Deployment(config, state_machine_arn, topic_arn, inbox_url, function_arns, log, clients)
+    return Deployment(config, state_machine_arn, topic_arn, inbox_url, function_arns, log, clients, recorder)
 
 
 def _subscribe_inbox(clients: Mapping[str, Any], config: DeploymentConfig, topic_arn: str) -> str:
@@ -341,7 +410,8 @@ def state_machine_variables(
         "topic_arn": topic_arn,
         "bucket_name": config.bucket,
         "table_name": config.table,
-        "map_max_concurrency": config.map_max_concurrency,
+        "map_execution_type": LOCAL_MAP_EXECUTION_TYPE,
+        "map_results_prefix": f"{config.run_key_prefix}map-results",
         "batch_timeout_seconds": config.batch_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "download_timeout_seconds": config.download_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "consolidate_timeout_seconds": config.consolidate_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,

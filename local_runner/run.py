@@ -10,11 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local_runner.emulator import Deployment
+from local_runner.limits import Figures
 
 EXIT_SUCCEEDED = 0
 EXIT_IMAGES_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_EXECUTION_FAILED = 3
+# A request larger than this goes to S3 and the execution gets a resourcePathsFrom reference instead: the
+# execution input may be 256 KiB, and the batch step's Lambda payload wraps it in a few more bytes.
+STAGE_ABOVE_BYTES = 200 * 1024
+COUNT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,21 @@ class RunResult:
     stored_keys: list[str] = field(default_factory=list)
     record_count: int = 0
     elapsed_seconds: float = 0.0
+    figures: Figures = field(default_factory=Figures)
+    memory_mb: dict[str, int] = field(default_factory=dict)
+    staged_input: str | None = None
+
+    @property
+    def images(self) -> int:
+        return int((self.summary or {}).get("requested") or 0)
+
+    @property
+    def transitions_per_image(self) -> float:
+        return self.figures.state_transitions / self.images if self.images else 0.0
+
+    @property
+    def largest_payload_kib(self) -> float:
+        return self.figures.largest_payload_bytes / 1024
 
     @property
     def exit_code(self) -> int:
@@ -55,10 +75,19 @@ def run_execution(
     on_progress: Callable[[Progress], None] | None = None,
     poll_seconds: float = 0.2,
     timeout_seconds: float = 3600,
+    stage_large_inputs: bool = True,
 ) -> RunResult:
-    """Run the state machine on ``request`` until it ends; report progress while it runs."""
+    """Run the state machine on ``request`` until it ends; report progress while it runs.
+
+    A request over ``STAGE_ABOVE_BYTES`` has its paths uploaded to ``s3://<bucket>/<input prefix>`` and is
+    sent as a ``resourcePathsFrom`` reference (``stage_large_inputs=False`` sends it as it is)."""
     sfn = deployment.client("stepfunctions")
     name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    staged = stage_large_request(deployment, request, name) if stage_large_inputs else None
+    if staged:
+        request = {key: value for key, value in request.items() if key != "resourcePaths"}
+        request["resourcePathsFrom"] = staged
+    deployment.take_figures()
     started = time.monotonic()
     execution_arn = sfn.start_execution(
         stateMachineArn=deployment.state_machine_arn, name=name, input=json.dumps(request)
@@ -75,6 +104,8 @@ def run_execution(
             )
             continue
         time.sleep(poll_seconds)
+    elapsed = time.monotonic() - started
+    figures = deployment.take_figures()
     consolidated = deployment.invocations.of("consolidate")
     return RunResult(
         execution_name=name,
@@ -86,8 +117,24 @@ def run_execution(
         notifications=deployment.notifications(),
         stored_keys=stored_keys(deployment),
         record_count=record_count(deployment),
-        elapsed_seconds=time.monotonic() - started,
+        elapsed_seconds=elapsed,
+        figures=figures,
+        memory_mb=deployment.memory_mb,
+        staged_input=staged,
     )
+
+
+def stage_large_request(deployment: Deployment, request: dict[str, Any], name: str) -> str | None:
+    """Upload the paths of a request too large to send inline; return their s3:// URL, or None."""
+    paths = request.get("resourcePaths") if isinstance(request, dict) else None
+    if not isinstance(paths, list) or len(json.dumps(request).encode()) <= STAGE_ABOVE_BYTES:
+        return None
+    if not all(isinstance(path, str) and "\n" not in path for path in paths):
+        return None  # let the batch step name the bad entries
+    key = f"{deployment.config.input_key_prefix}{name}.txt"
+    body = "".join(f"{path}\n" for path in paths).encode()
+    deployment.client("s3").put_object(Bucket=deployment.config.bucket, Key=key, Body=body)
+    return f"s3://{deployment.config.bucket}/{key}"
 
 
 def current_progress(deployment: Deployment) -> Progress:
@@ -99,10 +146,15 @@ def current_progress(deployment: Deployment) -> Progress:
 
 
 def record_count(deployment: Deployment) -> int:
+    """Items in the emulated table. moto counts them live in DescribeTable (AWS refreshes ItemCount every
+    few hours); a Scan would sort the whole table on every page, minutes at 100,000 items."""
     dynamodb = deployment.client("dynamodb")
-    paginator = dynamodb.get_paginator("scan")
-    pages = paginator.paginate(TableName=deployment.config.table, Select="COUNT")
-    return sum(page["Count"] for page in pages)
+    for _ in range(COUNT_ATTEMPTS - 1):
+        try:
+            return int(dynamodb.describe_table(TableName=deployment.config.table)["Table"]["ItemCount"])
+        except RuntimeError:  # moto counts the items while download threads add to them
+            time.sleep(0.01)
+    return int(dynamodb.describe_table(TableName=deployment.config.table)["Table"]["ItemCount"])
 
 
 def stored_keys(deployment: Deployment) -> list[str]:

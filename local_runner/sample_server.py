@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from local_runner.sample_images import flag_gif
+
+GENERATED_PREFIX = "generated/"
+
 
 class _SampleHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -16,7 +20,10 @@ class _SampleHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        body = self.server.files.get(urlsplit(self.path).path.lstrip("/"))
+        path = urlsplit(self.path).path.lstrip("/")
+        body = self.server.files.get(path)
+        if body is None and path.startswith(GENERATED_PREFIX) and path.endswith(".gif"):
+            body = flag_gif(path)
         status, content_type = (200, "image/gif") if body is not None else (404, "text/plain")
         body = body if body is not None else b"not found"
         self.send_response(status)
@@ -27,7 +34,8 @@ class _SampleHandler(BaseHTTPRequestHandler):
 
 
 class SampleServer(ThreadingHTTPServer):
-    """``with SampleServer(files) as server: server.base_url``; unknown paths answer 404."""
+    """``with SampleServer(files) as server: server.base_url``; any ``generated/….gif`` answers a GIF made
+    from its path (for large requests, ``python -m local_runner.big_input``); other unknown paths 404."""
 
     daemon_threads = True
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local_runner.template import ASL_TEMPLATE, TemplateError, placeholders, render, render_asl
+from tests.support.statelint import statelint_findings
 from tests.terraform.support import console_value, terraform_console
 
 TRANSIENT_LAMBDA_ERRORS = {
@@ -24,7 +23,6 @@ TRANSIENT_LAMBDA_ERRORS = {
     "Lambda.TooManyRequestsException",
 }
 NUMBER_VARIABLES = {
-    "map_max_concurrency",
     "batch_timeout_seconds",
     "download_timeout_seconds",
     "consolidate_timeout_seconds",
@@ -37,6 +35,8 @@ STRING_VARIABLES = {
     "topic_arn",
     "bucket_name",
     "table_name",
+    "map_execution_type",
+    "map_results_prefix",
 }
 
 
@@ -49,20 +49,13 @@ def module_like_values() -> dict[str, Any]:
         "topic_arn": "arn:aws:sns:eu-west-1:123456789012:imgdl-failures",
         "bucket_name": "imgdl-images-123456789012",
         "table_name": "imgdl-images",
-        "map_max_concurrency": 10,
+        "map_execution_type": "STANDARD",
+        "map_results_prefix": "runs/map-results",
         "batch_timeout_seconds": 40,
         "download_timeout_seconds": 330,
         "consolidate_timeout_seconds": 130,
         "execution_timeout_seconds": 3600,
     }
-
-
-def statelint(definition: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "asl.json"
-    path.write_text(json.dumps(definition))
-    return subprocess.run(
-        [sys.executable, "-m", "statelint", str(path)], capture_output=True, text=True, check=False
-    )
 
 
 def lambda_tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -80,16 +73,16 @@ def test_template_placeholders_are_exactly_the_documented_variables() -> None:
 
 
 def test_rendered_definition_passes_statelint(tmp_path: Path) -> None:
-    result = statelint(render_asl(module_like_values()), tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert statelint_findings(render_asl(module_like_values()), tmp_path) == []
 
 
 def test_statelint_catches_a_broken_definition(tmp_path: Path) -> None:
     definition = render_asl(module_like_values())
     del definition["States"]["Consolidate"]["Next"]
-    result = statelint(definition, tmp_path)
-    assert result.returncode != 0
-    assert "Consolidate" in result.stdout
+    definition["States"]["DownloadBatches"]["ToleratedFailurePercentage"] = "all"
+    findings = statelint_findings(definition, tmp_path)
+    assert any("Consolidate" in finding for finding in findings)
+    assert any("ToleratedFailurePercentage" in finding for finding in findings)
 
 
 @settings(max_examples=60, deadline=None)
@@ -104,7 +97,8 @@ def test_any_values_render_to_valid_json_that_keeps_them(
 ) -> None:
     definition = json.loads(render(ASL_TEMPLATE.read_text(), {**strings, **numbers}))
     assert definition["States"]["NotifyFailures"]["Parameters"]["TopicArn"] == strings["topic_arn"]
-    assert definition["States"]["DownloadBatches"]["MaxConcurrency"] == numbers["map_max_concurrency"]
+    writer = definition["States"]["DownloadBatches"]["ResultWriter"]["Parameters"]
+    assert writer["Prefix"] == strings["map_results_prefix"]
 
 
 def test_renderer_refuses_missing_and_unused_variables() -> None:
@@ -152,12 +146,50 @@ def test_failures_are_published_to_sns_before_the_execution_fails() -> None:
     assert states[states[choice["Choices"][0]["Next"]]["Next"]]["Type"] == "Succeed"
 
 
-def test_a_crashed_download_batch_is_recorded_not_lost() -> None:
+def test_a_crashed_download_batch_ends_its_child_quietly_so_consolidate_reports_it() -> None:
+    """The crashed batch has no result in S3; Consolidate lists its URLs. The child must not fail, or a
+    Distributed Map on moto (which ignores ToleratedFailurePercentage) would fail the whole Map."""
     processor = render_asl(module_like_values())["States"]["DownloadBatches"]["ItemProcessor"]["States"]
     catch = processor["DownloadBatch"]["Catch"][0]
     assert catch["ErrorEquals"] == ["States.ALL"]
-    recorded = processor[catch["Next"]]["Parameters"]
-    assert {"resourcePaths.$", "batchInput.$", "crash.$"} <= set(recorded)
+    assert catch["ResultPath"] is None
+    recorded = processor[catch["Next"]]
+    assert (recorded["Type"], recorded["End"]) == ("Pass", True)
+
+
+def test_the_batches_run_in_a_distributed_map_fed_from_s3_and_only_counts_travel_in_the_state() -> None:
+    states = render_asl(module_like_values())["States"]
+    batch = states["ValidateAndBatch"]
+    assert batch["Parameters"]["Payload"] == {"request.$": "$", "executionName.$": "$$.Execution.Name"}
+    assert "tasks.$" not in batch["ResultSelector"]
+    download = states["DownloadBatches"]
+    assert download["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    assert download["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert download["ItemReader"]["Parameters"] == {
+        "Bucket": "imgdl-images-123456789012",
+        "Key.$": "$.manifestKey",
+    }
+    assert download["ItemSelector"]["batchKey.$"] == "$$.Map.Item.Value.batchKey"
+    assert download["MaxConcurrencyPath"] == "$.maxConcurrentBatches"
+    assert download["ToleratedFailurePercentage"] == 100.0
+    assert download["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert download["ResultPath"] is None
+    assert "batches.$" not in states["Consolidate"]["Parameters"]["Payload"]
+
+
+def test_invalid_input_replaces_the_request_so_a_large_request_cannot_overflow_the_error_path() -> None:
+    catch = render_asl(module_like_values())["States"]["ValidateAndBatch"]["Catch"][0]
+    assert catch["ResultPath"] == "$"
+
+
+def test_express_children_render_and_pass_statelint(tmp_path: Path) -> None:
+    definition = render_asl({**module_like_values(), "map_execution_type": "EXPRESS"})
+    config = definition["States"]["DownloadBatches"]["ItemProcessor"]["ProcessorConfig"]
+    assert config["ExecutionType"] == "EXPRESS"
+    assert statelint_findings(definition, tmp_path) == []
 
 
 def hcl_literal(value: object) -> str:

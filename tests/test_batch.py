@@ -1,14 +1,29 @@
-"""The batch step: every bad field is named, duplicates are dropped and counted, batches are bounded."""
+"""The batch step: every bad field is named, duplicates are dropped and counted, the batches and their
+manifest go to S3, and only counts and keys come back, whatever the size of the request."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import boto3
 import pytest
+from moto import mock_aws
 
 from image_downloader import batch
 from image_downloader.errors import ConfigurationError, InvalidInput
+from image_downloader.runs import RunLayout
 from image_downloader.settings import MAX_BATCHES_PER_EXECUTION, BatchSettings, batch_settings_from_env
 
-SETTINGS = BatchSettings(max_lambda_concur=20, max_paths_per_execution=1000, default_batch_size=3)
+SETTINGS = BatchSettings(
+    bucket_name="bucket",
+    input_locations=("bucket/inputs/",),
+    max_lambda_concur=20,
+    max_paths_per_execution=1000,
+    default_batch_size=3,
+    max_concurrent_batches=8,
+)
+LAYOUT = RunLayout("runs/", "exec-1")
 
 
 def request(**overrides: object) -> dict:
@@ -17,39 +32,169 @@ def request(**overrides: object) -> dict:
     return {key: value for key, value in body.items() if value is not ...}
 
 
-def rejection(event: object, settings: BatchSettings = SETTINGS) -> str:
+def rejection(
+    event: object, settings: BatchSettings = SETTINGS, files: dict[str, bytes] | None = None
+) -> str:
     with pytest.raises(InvalidInput) as raised:
-        batch.parse_request(event, settings)
+        batch.parse_request(event, settings, reader(files or {}))
     return str(raised.value)
 
 
-def test_valid_request_is_split_into_seed_shaped_tasks() -> None:
-    paths = [f"{code}/{code}.gif" for code in ("cn", "in", "us", "id", "br", "pk", "ng")]
-    output = batch.split_into_batches(batch.parse_request(request(resourcePaths=paths), SETTINGS))
+def reader(files: dict[str, bytes]) -> batch.ReadReference:
+    def read(bucket: str, key: str) -> bytes:
+        if f"{bucket}/{key}" not in files:
+            raise InvalidInput(f"resourcePathsFrom: s3://{bucket}/{key} does not exist")
+        return files[f"{bucket}/{key}"]
 
-    assert [task["resourcePaths"] for task in output["tasks"]] == [paths[0:3], paths[3:6], paths[6:7]]
-    assert all(
-        task["batchInput"] == {"baseUrl": "https://example.com/flags/", "lambdaConcur": 2}
-        for task in output["tasks"]
+    return read
+
+
+def written(event: dict, settings: BatchSettings = SETTINGS, files: dict[str, bytes] | None = None) -> tuple:
+    """(the step's output, the objects it wrote by key)."""
+    objects: dict[str, Any] = {}
+    output = batch.write_batches(
+        batch.parse_request(event, settings, reader(files or {})), LAYOUT, objects.__setitem__
     )
-    assert (output["total"], output["duplicatesDropped"], output["batchCount"]) == (7, 0, 3)
+    return output, objects
+
+
+def test_batches_and_their_manifest_go_to_s3_and_the_output_holds_counts_and_keys() -> None:
+    paths = [f"{code}/{code}.gif" for code in ("cn", "in", "us", "id", "br", "pk", "ng")]
+    output, objects = written(request(resourcePaths=paths))
+
+    manifest = objects["runs/exec-1/manifest.json"]
+    assert manifest == [
+        {"batchIndex": index, "batchKey": f"runs/exec-1/batches/{index:05d}.json"} for index in range(3)
+    ]
+    assert [objects[item["batchKey"]]["resourcePaths"] for item in manifest] == [
+        paths[0:3],
+        paths[3:6],
+        paths[6:7],
+    ]
+    assert all(
+        (objects[item["batchKey"]]["baseUrl"], objects[item["batchKey"]]["lambdaConcur"])
+        == ("https://example.com/flags/", 2)
+        for item in manifest
+    )
+    assert output == {
+        "executionName": "exec-1",
+        "total": 7,
+        "duplicatesDropped": 0,
+        "batchCount": 3,
+        "batchSize": 3,
+        "lambdaConcur": 2,
+        "maxConcurrentBatches": 8,
+        "requestsInFlight": 3 * 2,
+        "manifestKey": "runs/exec-1/manifest.json",
+    }
 
 
 def test_duplicate_paths_are_dropped_and_counted_keeping_first_order() -> None:
     paths = ["b/x.gif", "a/x.gif", "b/x.gif", "a/x.gif", "c/x.gif"]
-    output = batch.split_into_batches(
-        batch.parse_request(request(resourcePaths=paths, batchSize=10), SETTINGS)
-    )
+    output, objects = written(request(resourcePaths=paths, batchSize=10))
 
-    assert output["tasks"][0]["resourcePaths"] == ["b/x.gif", "a/x.gif", "c/x.gif"]
+    assert objects[LAYOUT.batch_key(0)]["resourcePaths"] == ["b/x.gif", "a/x.gif", "c/x.gif"]
     assert (output["total"], output["duplicatesDropped"]) == (3, 2)
 
 
 def test_request_batch_size_overrides_the_default() -> None:
-    output = batch.split_into_batches(
-        batch.parse_request(request(resourcePaths=[f"{i}.gif" for i in range(10)], batchSize=4), SETTINGS)
+    _, objects = written(request(resourcePaths=[f"{i}.gif" for i in range(10)], batchSize=4))
+    assert [len(objects[LAYOUT.batch_key(i)]["resourcePaths"]) for i in range(3)] == [4, 4, 2]
+
+
+def test_a_request_may_lower_the_batches_in_flight_to_be_polite_to_the_origin() -> None:
+    output, _ = written(request(resourcePaths=[f"{i}.gif" for i in range(30)], maxConcurrentBatches=2))
+    assert (output["maxConcurrentBatches"], output["requestsInFlight"]) == (2, 2 * 2)
+    assert "maxConcurrentBatches: 9 is out of range, must be from 1 to 8" in rejection(
+        request(maxConcurrentBatches=9)
     )
-    assert [len(task["resourcePaths"]) for task in output["tasks"]] == [4, 4, 2]
+
+
+@pytest.mark.parametrize(
+    ("paths", "base_url", "batch_size"),
+    [
+        # the issue's cases: 10,000 paths of 25 characters; 500 one-character paths with batchSize 1 and a
+        # 600-character baseUrl
+        ([f"p/{i:023d}" for i in range(10_000)], "https://example.com/", None),
+        ([f"{i}" for i in range(500)], "https://example.com/" + "b" * 580 + "/", 1),
+    ],
+)
+def test_the_output_stays_small_whatever_the_request(
+    paths: list[str], base_url: str, batch_size: int | None
+) -> None:
+    settings = BatchSettings(bucket_name="bucket", max_paths_per_execution=1_000_000)
+    event = request(resourcePaths=paths, baseUrl=base_url, batchSize=batch_size or ...)
+
+    output, objects = written(event, settings)
+
+    assert len(json.dumps(output)) < 1024
+    assert sum(
+        len(objects[item["batchKey"]]["resourcePaths"]) for item in objects[LAYOUT.manifest_key]
+    ) == len(paths)
+
+
+# --- resourcePathsFrom ------------------------------------------------------------------------------
+
+
+def test_paths_may_come_from_a_text_file_in_s3_one_per_line() -> None:
+    files = {"bucket/inputs/req.txt": b"# flags\na/x.gif\n\nb/y.gif\r\na/x.gif\n"}
+    event = request(resourcePaths=..., resourcePathsFrom="s3://bucket/inputs/req.txt")
+
+    output, objects = written(event, files=files)
+
+    assert objects[LAYOUT.batch_key(0)]["resourcePaths"] == ["a/x.gif", "b/y.gif"]
+    assert (output["total"], output["duplicatesDropped"]) == (2, 1)
+
+
+def test_paths_may_come_from_a_json_array_in_s3() -> None:
+    files = {"bucket/inputs/req.json": json.dumps(["a/x.gif", "b/y.gif"]).encode()}
+    event = request(resourcePaths=..., resourcePathsFrom="s3://bucket/inputs/req.json")
+
+    _, objects = written(event, files=files)
+
+    assert objects[LAYOUT.batch_key(0)]["resourcePaths"] == ["a/x.gif", "b/y.gif"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "content", "expected"),
+    [
+        (
+            "s3://bucket/inputs/req.txt",
+            b"ok.gif\n\nfine.gif\n../etc/passwd\n",
+            "resourcePathsFrom s3://bucket/inputs/req.txt line 4: must not contain '..'",
+        ),
+        (
+            "s3://bucket/inputs/req.json",
+            b'["ok.gif", 7]',
+            "resourcePathsFrom s3://bucket/inputs/req.json item 1: must be a string, got the number 7",
+        ),
+        (
+            "s3://bucket/inputs/req.json",
+            b'["ok.gif",\n "b.gif"',
+            "resourcePathsFrom: s3://bucket/inputs/req.json line 2 column 9: not valid JSON",
+        ),
+        ("s3://bucket/inputs/req.txt", b"\xff\xfe", "is not UTF-8 text"),
+        (
+            "s3://bucket/inputs/gone.txt",
+            None,
+            "resourcePathsFrom: s3://bucket/inputs/gone.txt does not exist",
+        ),
+        ("s3://bucket/secrets/req.txt", b"a.gif", "is outside the locations this deployment reads"),
+        ("s3://other/inputs/req.txt", b"a.gif", "is outside the locations this deployment reads"),
+        ("https://example.com/req.txt", b"a.gif", "resourcePathsFrom: must be an s3://bucket/key URL"),
+        ("s3://bucket/inputs/empty.txt", b"\n# nothing\n", "resourcePaths: must not be empty"),
+    ],
+)
+def test_a_bad_reference_names_the_object_and_the_line(
+    reference: str, content: bytes | None, expected: str
+) -> None:
+    files = {reference.removeprefix("s3://"): content} if content is not None else {}
+    assert expected in rejection(request(resourcePaths=..., resourcePathsFrom=reference), files=files)
+
+
+def test_paths_inline_and_by_reference_together_are_refused() -> None:
+    message = rejection(request(resourcePathsFrom="s3://bucket/inputs/req.txt"))
+    assert "resourcePaths and resourcePathsFrom: give one of them, not both" in message
 
 
 @pytest.mark.parametrize(
@@ -99,7 +244,7 @@ def test_too_many_paths_states_the_limit() -> None:
 
 
 def test_too_many_batches_says_which_batch_size_would_fit() -> None:
-    settings = BatchSettings(max_lambda_concur=20, max_paths_per_execution=10_000, default_batch_size=1)
+    settings = BatchSettings(max_paths_per_execution=100_000, default_batch_size=1)
     paths = [f"{i}.gif" for i in range(MAX_BATCHES_PER_EXECUTION * 2)]
     message = rejection(request(resourcePaths=paths), settings)
     assert f"at most {MAX_BATCHES_PER_EXECUTION} batches, so use batchSize >= 2" in message
@@ -118,14 +263,35 @@ def test_a_long_list_of_problems_is_cut_with_a_count() -> None:
     assert message.endswith("and 5 more problem(s)")
 
 
-def test_handler_reads_its_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAX_LAMBDA_CONCUR", "3")
-    monkeypatch.setenv("DEFAULT_BATCH_SIZE", "1")
+@mock_aws
+def test_handler_reads_its_settings_from_the_environment_and_writes_to_the_bucket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="images")
+    s3.put_object(Bucket="images", Key="inputs/req.txt", Body=b"a.gif\nb.gif\n")
+    for name, value in {
+        "BUCKET_NAME": "images",
+        "INPUT_LOCATIONS": "images/inputs/",
+        "MAX_LAMBDA_CONCUR": "3",
+        "DEFAULT_BATCH_SIZE": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
     with pytest.raises(InvalidInput, match="lambdaConcur: 4 is out of range, must be from 1 to 3"):
-        batch.handler(request(lambdaConcur=4), None)
-    assert batch.handler(request(resourcePaths=["a.gif", "b.gif"]), None)["batchCount"] == 2
+        batch.handler({"request": request(lambdaConcur=4), "executionName": "exec-1"}, None)
+    by_reference = request(resourcePaths=..., resourcePathsFrom="s3://images/inputs/req.txt")
+    output = batch.handler({"request": by_reference, "executionName": "exec-1"}, None)
+
+    assert output["batchCount"] == 2
+    manifest = json.loads(s3.get_object(Bucket="images", Key=output["manifestKey"])["Body"].read())
+    second = json.loads(s3.get_object(Bucket="images", Key=manifest[1]["batchKey"])["Body"].read())
+    assert second["resourcePaths"] == ["b.gif"]
+    with pytest.raises(InvalidInput, match=r"resourcePathsFrom: s3://images/inputs/gone\.txt does not exist"):
+        gone = request(resourcePaths=..., resourcePathsFrom="s3://images/inputs/gone.txt")
+        batch.handler({"request": gone, "executionName": "exec-1"}, None)
 
 
 def test_settings_refuse_malformed_environment_values() -> None:
     with pytest.raises(ConfigurationError, match="MAX_LAMBDA_CONCUR must be an integer"):
-        batch_settings_from_env({"MAX_LAMBDA_CONCUR": "many"})
+        batch_settings_from_env({"BUCKET_NAME": "images", "MAX_LAMBDA_CONCUR": "many"})

@@ -1,8 +1,10 @@
-"""The consolidate step: totals, the bounded failure list, the full report and the SNS text."""
+"""The consolidate step: reads each batch's result from S3, writes the full report, and returns totals, a
+bounded failure list and the SNS text, whatever the number of failures."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -10,77 +12,74 @@ import pytest
 from moto import mock_aws
 
 from image_downloader import consolidate
+from image_downloader.runs import RunLayout
 from image_downloader.settings import ConsolidateSettings
 
 SETTINGS = ConsolidateSettings(bucket_name="bucket", report_key_prefix="reports/", max_listed_failures=3)
+LAYOUT = RunLayout("runs/", "run")
 
 
 class MemoryStore:
-    def __init__(self, objects: dict[str, Any] | None = None) -> None:
-        self.objects = dict(objects or {})
+    def __init__(self) -> None:
+        self.objects: dict[str, Any] = {}
 
     def read(self, key: str) -> Any:
-        return self.objects[key]
+        return self.objects.get(key)
 
-    def write(self, key: str, document: Any) -> None:
-        self.objects[key] = document
+    def upload(self, key: str, path: Path) -> None:
+        self.objects[key] = json.loads(path.read_text())
+
+    def run(self, event: dict, settings: ConsolidateSettings = SETTINGS) -> dict:
+        return consolidate.consolidate({"executionName": "run", **event}, settings, self.read, self.upload)
 
 
 def failure(url: str, status: int | None = 404) -> dict[str, Any]:
     return {"url": url, "kind": "http_status", "status": status, "reason": f"Could not find: {url}"}
 
 
-def batch_result(index: int, requested: int, failures: list[dict[str, Any]], store: MemoryStore) -> dict:
-    key = None
-    if failures:
-        key = f"reports/run/batch-{index:05d}.json"
-        store.write(key, {"executionName": "run", "batchIndex": index, "failures": failures})
-    return {
+def batch_result(store: MemoryStore, index: int, requested: int, failures: list[dict[str, Any]]) -> None:
+    """What the download Lambda of batch ``index`` writes."""
+    store.objects[LAYOUT.result_key(index)] = {
         "batchIndex": index,
         "requested": requested,
         "succeeded": requested - len(failures),
         "failed": len(failures),
         "bytes": 0,
-        "failuresKey": key,
-    }
-
-
-def test_all_succeeded_writes_no_report() -> None:
-    store = MemoryStore()
-    event = {
         "executionName": "run",
-        "total": 5,
-        "batches": [batch_result(0, 3, [], store), batch_result(1, 2, [], store)],
+        "failures": failures,
     }
 
-    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
+
+def test_all_succeeded_still_writes_the_report() -> None:
+    store = MemoryStore()
+    batch_result(store, 0, 3, [])
+    batch_result(store, 1, 2, [])
+
+    summary = store.run({"total": 5, "batchCount": 2})
 
     assert summary["allSucceeded"] is True
     assert (summary["requested"], summary["succeeded"], summary["failed"]) == (5, 5, 0)
-    assert summary["reportKey"] is None
-    assert store.objects == {}
+    assert summary["reportKey"] == "reports/run.json"
+    assert store.objects["reports/run.json"]["failures"] == []
+    assert summary["message"] == "all 5 images stored"
 
 
 def test_failures_are_merged_listed_and_reported_in_full() -> None:
     store = MemoryStore()
     first = [failure(f"https://h/a/{i}.gif") for i in range(2)]
     second = [failure(f"https://h/b/{i}.gif", status=None) for i in range(3)]
-    event = {
-        "executionName": "run",
-        "executionId": "arn:aws:states:us-east-1:1:execution:sm:run",
-        "total": 10,
-        "duplicatesDropped": 1,
-        "batches": [batch_result(0, 5, first, store), batch_result(1, 5, second, store)],
-    }
+    batch_result(store, 0, 5, first)
+    batch_result(store, 1, 5, second)
+    execution_id = "arn:aws:states:us-east-1:1:execution:sm:run"
 
-    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
+    summary = store.run({"executionId": execution_id, "total": 10, "duplicatesDropped": 1, "batchCount": 2})
 
     assert summary["allSucceeded"] is False
     assert (summary["requested"], summary["succeeded"], summary["failed"]) == (10, 5, 5)
     assert [item["url"] for item in summary["failures"]] == [item["url"] for item in (first + second)[:3]]
     report = store.objects["reports/run.json"]
     assert [item["url"] for item in report["failures"]] == [item["url"] for item in first + second]
-    assert report["executionId"] == event["executionId"]
+    assert (report["executionId"], report["failed"], report["succeeded"]) == (execution_id, 5, 5)
     assert "and 2 more" in summary["message"]
     assert "s3://bucket/reports/run.json" in summary["message"]
     assert summary["subject"] == "Image download failed: 5 of 10 images failed"
@@ -90,107 +89,110 @@ def test_failures_are_merged_listed_and_reported_in_full() -> None:
 def test_message_names_each_listed_url_with_its_reason_and_status() -> None:
     store = MemoryStore()
     url = "https://h/zz/zz.gif"
-    event = {"executionName": "run", "total": 2, "batches": [batch_result(0, 2, [failure(url)], store)]}
+    batch_result(store, 0, 2, [failure(url)])
 
-    message = consolidate.consolidate(event, SETTINGS, store.read, store.write)["message"]
+    message = store.run({"total": 2, "batchCount": 1})["message"]
 
     assert f"- Could not find: {url} (HTTP 404)" in message
     assert message.startswith("Image download run: 1 of 2 images failed (1 stored).")
 
 
-def test_crashed_batch_reports_every_url_it_held() -> None:
+def test_a_batch_without_a_result_reports_every_url_it_held_as_crashed() -> None:
     store = MemoryStore()
-    crashed = {
-        "batchIndex": 1,
-        "resourcePaths": ["x/1.gif", "x/2.gif"],
-        "batchInput": {"baseUrl": "https://h/", "lambdaConcur": 2},
-        "crash": {"Error": "States.Timeout", "Cause": "timed out"},
-    }
-    event = {"executionName": "run", "total": 5, "batches": [batch_result(0, 3, [], store), crashed]}
+    batch_result(store, 0, 3, [])
+    store.objects[LAYOUT.batch_key(1)] = {"baseUrl": "https://h/", "resourcePaths": ["x/1.gif", "x/2.gif"]}
 
-    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
+    summary = store.run({"total": 5, "batchCount": 2})
 
-    assert (summary["succeeded"], summary["failed"]) == (3, 2)
+    assert (summary["succeeded"], summary["failed"], summary["crashedBatches"]) == (3, 2, 1)
     assert [item["url"] for item in summary["failures"]] == ["https://h/x/1.gif", "https://h/x/2.gif"]
-    assert all("States.Timeout" in item["reason"] for item in summary["failures"])
+    assert all(item["kind"] == "crashed" for item in summary["failures"])
+    assert "batch 1 ended without writing its result" in summary["failures"][0]["reason"]
 
 
 def test_missing_batch_results_are_reported_not_ignored() -> None:
     store = MemoryStore()
-    event = {"executionName": "run", "total": 7, "batches": [batch_result(0, 5, [], store)]}
+    batch_result(store, 0, 5, [])
 
-    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
+    summary = store.run({"total": 7, "batchCount": 1})
 
     assert summary["allSucceeded"] is False
     assert "2 requested URL(s) are missing" in summary["failures"][0]["reason"]
 
 
-def test_long_reasons_are_cut_in_the_state_but_kept_in_the_report() -> None:
+def test_long_urls_and_reasons_are_cut_in_the_state_but_kept_in_the_report() -> None:
     store = MemoryStore()
-    long_failure = {"url": "https://h/x.gif", "kind": "connection", "status": None, "reason": "x" * 5000}
-    event = {"executionName": "run", "total": 1, "batches": [batch_result(0, 1, [long_failure], store)]}
+    url = "https://h/" + "u" * 3000 + ".gif"
+    batch_result(store, 0, 1, [{"url": url, "kind": "connection", "status": None, "reason": "x" * 5000}])
 
-    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
+    summary = store.run({"total": 1, "batchCount": 1})
 
     assert len(summary["failures"][0]["reason"]) == consolidate.MAX_REASON_LENGTH
-    assert store.objects["reports/run.json"]["failures"][0]["reason"] == "x" * 5000
+    assert len(summary["failures"][0]["url"]) == consolidate.MAX_URL_LENGTH
+    assert store.objects["reports/run.json"]["failures"][0] == {
+        "url": url,
+        "kind": "connection",
+        "status": None,
+        "reason": "x" * 5000,
+    }
 
 
-def test_a_thousand_failures_keep_the_state_and_message_small() -> None:
+def test_a_long_url_inside_a_reason_is_cut_so_that_the_cause_stays_readable() -> None:
     store = MemoryStore()
-    failures = [failure(f"https://h/{i:04d}/" + "p" * 150 + ".gif") for i in range(1000)]
-    settings = ConsolidateSettings(bucket_name="bucket", max_listed_failures=50)
-    event = {"executionName": "run", "total": 1000, "batches": [batch_result(0, 1000, failures, store)]}
+    url = "https://h/" + "u" * 2000 + ".gif"
+    reason = f"could not store {url}: S3 put_object failed: KeyTooLongError: Your key is too long"
+    batch_result(store, 0, 1, [{"url": url, "kind": "storage", "status": None, "reason": reason}])
 
-    summary = consolidate.consolidate(event, settings, store.read, store.write)
+    [listed] = store.run({"total": 1, "batchCount": 1})["failures"]
+
+    assert listed["reason"].endswith(": S3 put_object failed: KeyTooLongError: Your key is too long")
+    assert len(listed["reason"]) <= consolidate.MAX_REASON_LENGTH
+
+
+def test_a_3_kb_base_url_with_60_failures_keeps_the_summary_small() -> None:
+    """The issue's third case: it made Consolidate return 338 KB."""
+    store = MemoryStore()
+    base = "https://h/" + "b" * 3000 + "/"
+    batch_result(store, 0, 60, [failure(f"{base}{i}.gif") for i in range(60)])
+
+    summary = store.run({"total": 60, "batchCount": 1}, ConsolidateSettings(bucket_name="bucket"))
+
+    assert len(json.dumps(summary).encode()) < 48 * 1024
+    assert 0 < len(summary["failures"]) < 60
+    assert f"and {60 - len(summary['failures'])} more" in summary["message"]
+    assert len(store.objects["reports/run.json"]["failures"]) == 60
+
+
+def test_a_thousand_failures_over_many_batches_keep_the_state_and_message_small() -> None:
+    store = MemoryStore()
+    for index in range(300):
+        batch_result(
+            store, index, 10, [failure(f"https://h/{index}/{i}/" + "p" * 150 + ".gif") for i in range(4)]
+        )
+    settings = ConsolidateSettings(bucket_name="bucket", max_listed_failures=50)
+
+    summary = store.run({"total": 3000, "batchCount": 300}, settings)
 
     assert len(json.dumps(summary).encode()) < 64 * 1024
     assert len(summary["message"].encode()) < 256 * 1024
-    assert len(store.objects["reports/run.json"]["failures"]) == 1000
+    assert (summary["failed"], summary["succeeded"]) == (1200, 1800)
+    assert len(store.objects["reports/run.json"]["failures"]) == 1200
 
 
 @mock_aws
-def test_handler_reads_batch_reports_and_writes_the_full_report_to_s3(
+def test_handler_reads_the_results_from_s3_and_writes_the_full_report_there(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="images")
     monkeypatch.setenv("BUCKET_NAME", "images")
     url = "https://h/zz/zz.gif"
-    s3.put_object(
-        Bucket="images",
-        Key="reports/run/batch-00000.json",
-        Body=json.dumps({"executionName": "run", "batchIndex": 0, "failures": [failure(url)]}),
-    )
-    event = {
-        "executionName": "run",
-        "total": 2,
-        "batches": [
-            {
-                "batchIndex": 0,
-                "requested": 2,
-                "succeeded": 1,
-                "failed": 1,
-                "failuresKey": "reports/run/batch-00000.json",
-            }
-        ],
-    }
+    result = {"batchIndex": 0, "requested": 2, "succeeded": 1, "failed": 1, "failures": [failure(url)]}
+    s3.put_object(Bucket="images", Key="runs/run/results/00000.json", Body=json.dumps(result))
 
-    summary = consolidate.handler(event, None)
+    summary = consolidate.handler({"executionName": "run", "total": 2, "batchCount": 1}, None)
 
     report = json.loads(s3.get_object(Bucket="images", Key="reports/run.json")["Body"].read())
     assert summary["reportKey"] == "reports/run.json"
-    assert [item["url"] for item in report["failures"]] == [url]
-
-
-def test_failures_returned_inline_by_a_batch_are_merged() -> None:
-    store = MemoryStore()
-    url = "https://h/zz/zz.gif"
-    inline = {"batchIndex": 0, "requested": 2, "succeeded": 1, "failed": 1, "failuresKey": None}
-    inline["failures"] = [failure(url)]
-    event = {"executionName": "run", "total": 2, "batches": [inline]}
-
-    summary = consolidate.consolidate(event, SETTINGS, store.read, store.write)
-
     assert (summary["succeeded"], summary["failed"]) == (1, 1)
-    assert [item["url"] for item in summary["failures"]] == [url]
+    assert [item["url"] for item in report["failures"]] == [url]

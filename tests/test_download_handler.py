@@ -1,5 +1,5 @@
-"""The download Lambda's contract (docs/design.md): event in, compact result out, images in S3, records in
-DynamoDB, and a failure report only when a URL failed."""
+"""The download Lambda's contract (docs/design.md): a batch key in, counts out; the batch read from S3,
+images in S3, records in DynamoDB, and the batch's result (every failure) written next to the batch."""
 
 from __future__ import annotations
 
@@ -41,13 +41,28 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, aws: AwsWorld) -> AwsWorld:
     return aws
 
 
-def event(server: ImageServer, paths: list[str], concurrency: int = 4, index: int = 0) -> dict:
+def event(
+    aws: AwsWorld,
+    server: ImageServer,
+    paths: list[str],
+    concurrency: int = 4,
+    index: int = 0,
+    **batch: object,
+) -> dict:
+    """Write the batch where ValidateAndBatch would, and return the Distributed Map's item for it."""
+    key = f"runs/exec-1/batches/{index:05d}.json"
+    document = {
+        "batchIndex": index,
+        "baseUrl": server.base_url,
+        "lambdaConcur": concurrency,
+        "resourcePaths": paths,
+    }
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=json.dumps({**document, **batch}))
     return {
         "batchIndex": index,
+        "batchKey": key,
         "executionName": "exec-1",
         "executionId": "arn:aws:states:us-east-1:123456789012:execution:images:exec-1",
-        "resourcePaths": paths,
-        "batchInput": {"baseUrl": server.base_url, "lambdaConcur": concurrency},
     }
 
 
@@ -59,7 +74,7 @@ def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
     for path, body in bodies.items():
         image_server.add_image(path, body)
 
-    result = handler(event(image_server, paths), LAMBDA_CONTEXT)
+    result = handler(event(lambda_env, image_server, paths), LAMBDA_CONTEXT)
 
     assert result == {
         "batchIndex": 0,
@@ -67,8 +82,9 @@ def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
         "succeeded": 3,
         "failed": 0,
         "bytes": sum(len(body) for body in bodies.values()),
-        "failuresKey": None,
+        "resultKey": "runs/exec-1/results/00000.json",
     }
+    assert lambda_env.report(result["resultKey"])["failures"] == []
     host = image_server.base_url.removeprefix("http://").rstrip("/")
     records = lambda_env.records()
     for path, body in bodies.items():
@@ -91,7 +107,6 @@ def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
             "sha256": digest.hex(),
             "executionId": "arn:aws:states:us-east-1:123456789012:execution:images:exec-1",
         }
-    assert lambda_env.image_keys(prefix="reports/") == set()
 
 
 def test_same_basename_in_two_folders_keeps_both(image_server: ImageServer, lambda_env: AwsWorld) -> None:
@@ -99,7 +114,7 @@ def test_same_basename_in_two_folders_keeps_both(image_server: ImageServer, lamb
     for path in paths:
         image_server.add_image(path)
 
-    result = handler(event(image_server, paths), LAMBDA_CONTEXT)
+    result = handler(event(lambda_env, image_server, paths), LAMBDA_CONTEXT)
 
     assert result["succeeded"] == 2
     host = image_server.base_url.removeprefix("http://").rstrip("/")
@@ -113,7 +128,9 @@ def test_same_basename_in_two_folders_keeps_both(image_server: ImageServer, lamb
 def test_query_strings_are_kept_in_the_key(image_server: ImageServer, lambda_env: AwsWorld) -> None:
     image_server.add_image("img.gif")
 
-    result = handler(event(image_server, ["img.gif?size=small", "img.gif?size=large"]), LAMBDA_CONTEXT)
+    result = handler(
+        event(lambda_env, image_server, ["img.gif?size=small", "img.gif?size=large"]), LAMBDA_CONTEXT
+    )
 
     assert result["succeeded"] == 2
     host = image_server.base_url.removeprefix("http://").rstrip("/")
@@ -130,11 +147,11 @@ def test_failed_urls_are_reported_in_s3_with_a_human_reason(
     image_server.add("page.gif", Route(body=b"<html></html>", content_type="text/html"))
     paths = ["cn/cn.gif", "zz/zz.gif", "page.gif"]
 
-    result = handler(event(image_server, paths, index=7), LAMBDA_CONTEXT)
+    result = handler(event(lambda_env, image_server, paths, index=7), LAMBDA_CONTEXT)
 
-    assert result["failuresKey"] == "reports/exec-1/batch-00007.json"
+    assert result["resultKey"] == "runs/exec-1/results/00007.json"
     assert (result["succeeded"], result["failed"]) == (1, 2)
-    report = lambda_env.report(result["failuresKey"])
+    report = lambda_env.report(result["resultKey"])
     assert report["executionName"] == "exec-1"
     assert report["batchIndex"] == 7
     missing = image_server.url("zz/zz.gif")
@@ -152,11 +169,11 @@ def test_failed_urls_are_reported_in_s3_with_a_human_reason(
 def test_the_result_stays_small_for_a_large_batch(image_server: ImageServer, lambda_env: AwsWorld) -> None:
     paths = [f"missing/{index}.gif" for index in range(300)]
 
-    result = handler(event(image_server, paths, concurrency=20), LAMBDA_CONTEXT)
+    result = handler(event(lambda_env, image_server, paths, concurrency=20), LAMBDA_CONTEXT)
 
     assert result["failed"] == 300
     assert len(json.dumps(result)) < 200
-    assert len(lambda_env.report(result["failuresKey"])["failures"]) == 300
+    assert len(lambda_env.report(result["resultKey"])["failures"]) == 300
 
 
 def test_urls_left_when_the_time_budget_runs_out_are_reported_not_attempted(
@@ -164,10 +181,10 @@ def test_urls_left_when_the_time_budget_runs_out_are_reported_not_attempted(
 ) -> None:
     image_server.add_image("cn/cn.gif")
 
-    result = handler(event(image_server, ["cn/cn.gif"]), FakeContext(remaining_seconds=4))
+    result = handler(event(lambda_env, image_server, ["cn/cn.gif"]), FakeContext(remaining_seconds=4))
 
     assert result["failed"] == 1
-    [failure] = lambda_env.report(result["failuresKey"])["failures"]
+    [failure] = lambda_env.report(result["resultKey"])["failures"]
     assert failure["kind"] == "time_budget"
     assert failure["reason"] == "not attempted: time budget"
     assert image_server.hits("cn/cn.gif") == 0
@@ -176,25 +193,43 @@ def test_urls_left_when_the_time_budget_runs_out_are_reported_not_attempted(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"resourcePaths": "a.gif"}, "resourcePaths: must be a list"),
-        ({"resourcePaths": ["a.gif", 3]}, "resourcePaths[1]"),
         ({"batchIndex": -1}, "batchIndex"),
         ({"executionName": ""}, "executionName"),
-        ({"batchInput": {"baseUrl": "http://h/"}}, "batchInput.lambdaConcur"),
-        ({"batchInput": {"lambdaConcur": 2}}, "batchInput.baseUrl"),
+        (
+            {"batchKey": "runs/other-execution/batches/00000.json"},
+            "batchKey: .* is not a batch of this execution",
+        ),
+        ({"batchKey": "runs/exec-1/../other/batches/00000.json"}, "is not a batch of this execution"),
     ],
 )
 def test_a_malformed_event_raises_invalid_input_naming_the_field(
     image_server: ImageServer, lambda_env: AwsWorld, change: dict, message: str
 ) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        handler({**event(lambda_env, image_server, ["a.gif"]), **change}, LAMBDA_CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ({"resourcePaths": "a.gif"}, "resourcePaths: must be a list"),
+        ({"resourcePaths": ["a.gif", 3]}, "resourcePaths[1]"),
+        ({"lambdaConcur": None}, "runs/exec-1/batches/00000.json: lambdaConcur"),
+        ({"baseUrl": ""}, "runs/exec-1/batches/00000.json: baseUrl"),
+    ],
+)
+def test_a_malformed_batch_object_raises_invalid_input_naming_the_field(
+    image_server: ImageServer, lambda_env: AwsWorld, batch: dict, message: str
+) -> None:
     with pytest.raises(InvalidInput, match=message.replace("[", r"\[")):
-        handler({**event(image_server, ["a.gif"]), **change}, LAMBDA_CONTEXT)
+        handler(event(lambda_env, image_server, ["a.gif"], **batch), LAMBDA_CONTEXT)
 
 
 def test_a_missing_bucket_setting_is_a_configuration_error(
     image_server: ImageServer, lambda_env: AwsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    item = event(lambda_env, image_server, ["a.gif"])
     monkeypatch.delenv("BUCKET_NAME")
 
     with pytest.raises(ConfigurationError, match="BUCKET_NAME"):
-        handler(event(image_server, ["a.gif"]), LAMBDA_CONTEXT)
+        handler(item, LAMBDA_CONTEXT)

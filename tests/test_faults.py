@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from botocore.exceptions import ClientError
 
 from image_downloader import netguard
 from image_downloader.download import BatchRequest, download_batch
@@ -259,14 +260,18 @@ def throttle_first_attempt_of_each() -> Callable[[str], bool]:
     return throttled
 
 
-def test_failure_report_write_error_returns_the_failures_inline(
+def test_a_result_that_cannot_be_written_fails_the_batch_so_it_is_reported_as_crashed(
     image_server: ImageServer, aws: AwsWorld
 ) -> None:
+    """Consolidate learns a batch's outcome only from its result object: an error writing it must reach the
+    state machine (whose Catch records the batch) rather than be swallowed."""
     healthy, missing = image_server.add_image("healthy.gif", GIF), image_server.url("missing.gif")
-    clients = aws.clients(s3_put_fails=lambda key: key.startswith("reports/"))
+    clients = aws.clients(max_attempts=1, s3_put_fails=lambda key: key.startswith("runs/"))
+    request = BatchRequest(0, "faults", None, image_server.base_url, ("healthy.gif", "missing.gif"), 2)
 
-    result, failures = run_batch(aws, [healthy, missing], clients=clients)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        download_batch(request, aws.settings(), Deadline(), clients=clients, policy=FAST_RETRIES)
 
-    assert result["failuresKey"] is None
-    assert [failure["url"] for failure in result["failures"]] == [missing]
-    assert failures[missing]["status"] == 404
+    assert aws.image_keys(prefix="runs/") == set()
+    assert healthy in aws.records()
+    assert missing not in aws.records()

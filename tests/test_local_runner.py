@@ -4,15 +4,20 @@ emulated functions get the environment the Terraform module sets."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import sys
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from image_downloader import settings
+from image_downloader.batch import BatchSettings, parse_request
+from local_runner.big_input import big_request
 from local_runner.emulator import (
     TASK_TIMEOUT_MARGIN_SECONDS,
     DeploymentConfig,
@@ -21,6 +26,8 @@ from local_runner.emulator import (
     merged_environment,
 )
 from local_runner.packaging import ARCHIVE_EXCLUDES, LAMBDA_SOURCE, build_lambda_zip, included_files
+from local_runner.sample_images import flag_gif, sample_set
+from local_runner.sample_server import SampleServer
 from local_runner.template import REPO_ROOT
 
 HANDLER_MODULES = {
@@ -147,3 +154,22 @@ def test_lambda_package_imports_only_what_the_lambda_runtime_ships() -> None:
                 imported.setdefault(name.split(".")[0], set()).add(path.name)
     assert {"boto3", "urllib3", "image_downloader"} <= set(imported)
     assert {name: files for name, files in imported.items() if name not in allowed} == {}
+
+
+def test_the_big_input_is_over_the_execution_input_limit_and_a_valid_request() -> None:
+    request = big_request(20_000, 20)
+
+    assert len(json.dumps(request).encode()) > 1_000_000
+    assert {len(path) for path in request["resourcePaths"]} == {50}
+    parsed = parse_request(request, BatchSettings())
+    assert (len(parsed.resource_paths), parsed.duplicates_dropped) == (20_000, 0)
+
+
+def test_the_sample_server_answers_generated_paths_and_still_404s_the_rest() -> None:
+    with SampleServer(sample_set()) as server:
+        generated = urllib.request.urlopen(server.base_url + "generated/0000001/xx.gif", timeout=5).read()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(server.base_url + "zz/zz.gif", timeout=5)
+
+    assert generated == flag_gif("generated/0000001/xx.gif")
+    assert missing.value.code == 404

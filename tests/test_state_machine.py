@@ -4,6 +4,7 @@ local HTTP server. Assertions are on what a user sees: objects, items, messages,
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,9 @@ def test_make_run_default_downloads_every_sample_and_exits_0(
     assert "SUCCEEDED" in printed
     assert "20 stored, 0 failed of 20 requested" in printed
     assert len([path for path in out.rglob("*.gif")]) == 20
+    assert re.search(r"largest state payload \d+\.\d KiB of 256 KiB", printed)
+    assert re.search(r"\d+ state transitions, \d\.\d{4} per image", printed)
+    assert "at most 5 requests to the origin" in printed
 
 
 def test_make_run_with_the_failure_input_names_the_missing_image_and_exits_1(
@@ -220,3 +224,137 @@ def test_make_run_with_an_unreadable_input_file_exits_2(
 
     assert exited.value.code == 2
     assert str(path) in capsys.readouterr().err
+
+
+# --- scale: nothing that grows with the request travels through the state (issue 7) -------------------
+
+
+def test_a_request_may_lower_the_batches_in_flight_to_be_polite_to_the_origin(
+    deployment: Deployment, image_server: ImageServer
+) -> None:
+    paths = [f"polite/{index}.gif" for index in range(24)]
+    for path in paths:
+        image_server.add(path, Route(body=flag_gif(path), delay=0.05))
+
+    result = run(deployment, image_server, paths, lambdaConcur=2, batchSize=3, maxConcurrentBatches=2)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["requestsInFlight"] == 2 * 2
+    assert image_server.max_in_flight <= 2 * 2
+    assert len(deployment.invocations.of("download")) == 8
+
+
+@pytest.mark.scale
+def test_ten_thousand_paths_of_25_characters_are_staged_in_s3_and_all_stored(
+    deployment: Deployment, image_server: ImageServer
+) -> None:
+    """The issue's first case: 250 KB of paths, and 259 KB of batch output, over the limit in the seed."""
+    paths = [f"p/{index:023d}" for index in range(10_000)]
+    for path in paths:
+        image_server.add_image(path)
+    request = {"baseUrl": image_server.base_url, "resourcePaths": paths, "lambdaConcur": 20, "batchSize": 100}
+
+    result = run_execution(deployment, request, poll_seconds=0.5, timeout_seconds=600)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.staged_input and result.staged_input.startswith(f"s3://{deployment.config.bucket}/inputs/")
+    assert (result.output["requested"], result.output["succeeded"], result.record_count) == (10_000,) * 3
+    assert len(result.stored_keys) == 10_000
+    assert result.figures.largest_payload_bytes < 16 * 1024
+    assert result.transitions_per_image <= 0.02
+
+
+def test_a_request_over_200_kib_is_staged_in_s3_and_all_its_images_stored(
+    deployment: Deployment, image_server: ImageServer
+) -> None:
+    """make run's way past the 256 KiB execution input: the paths go to s3://<bucket>/inputs/ and the
+    execution gets a resourcePathsFrom reference (the full 10,000-path case runs with -m scale)."""
+    paths = [f"staged/{index:04d}/" + "n" * 90 + ".gif" for index in range(2_000)]
+    for path in paths:
+        image_server.add_image(path)
+    request = {"baseUrl": image_server.base_url, "resourcePaths": paths, "lambdaConcur": 20, "batchSize": 200}
+    assert len(json.dumps(request)) > 200 * 1024
+
+    result = run_execution(deployment, request, poll_seconds=0.2, timeout_seconds=600)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.staged_input == f"s3://{deployment.config.bucket}/inputs/{result.execution_name}.txt"
+    assert (result.output["requested"], result.record_count) == (2_000, 2_000)
+    assert result.figures.largest_payload_bytes < 16 * 1024
+
+
+@pytest.mark.slow
+def test_a_600_character_base_url_with_batch_size_1_stays_small_in_the_state(
+    deployment: Deployment, image_server: ImageServer
+) -> None:
+    """The issue's second case: baseUrl repeated in every one of 500 tasks made 336 KB."""
+    folder = "b" * (600 - len(image_server.base_url) - 1)
+    paths = [str(index) for index in range(500)]
+    for path in paths:
+        image_server.add_image(f"{folder}/{path}")
+    request = {"baseUrl": f"{image_server.base_url}{folder}/", "resourcePaths": paths, "lambdaConcur": 1}
+
+    result = run_execution(
+        deployment,
+        {**request, "batchSize": 1},
+        poll_seconds=0.2,
+        timeout_seconds=600,
+        stage_large_inputs=False,
+    )
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert (result.output["requested"], result.record_count) == (500, 500)
+    assert len(deployment.invocations.of("download")) >= 500
+    assert result.figures.largest_payload_bytes < 16 * 1024
+
+
+def test_a_3_kb_base_url_whose_60_paths_all_fail_is_reported_to_sns(
+    deployment: Deployment, image_server: ImageServer
+) -> None:
+    """The issue's third case: Consolidate returned 338 KB after every download ran, and no SNS went out."""
+    base_url = f"{image_server.base_url}{'b' * 3000}/"
+    paths = [f"missing/{index}.gif" for index in range(60)]
+
+    result = run_execution(
+        deployment,
+        {"baseUrl": base_url, "resourcePaths": paths, "lambdaConcur": 4},
+        poll_seconds=0.1,
+        timeout_seconds=120,
+    )
+
+    assert (result.status, result.error, result.exit_code) == ("FAILED", "ImagesFailed", 1)
+    assert (result.summary["requested"], result.summary["failed"]) == (60, 60)
+    [notification] = result.notifications
+    assert "60 of 60 images failed" in notification["message"]
+    assert result.figures.largest_payload_bytes < 64 * 1024
+    report = json.loads(
+        deployment.client("s3")
+        .get_object(Bucket=deployment.config.bucket, Key=result.summary["reportKey"])["Body"]
+        .read()
+    )
+    assert {failure["url"] for failure in report["failures"]} == {base_url + path for path in paths}
+
+
+def test_a_crashed_batch_reports_each_of_its_urls_and_the_others_are_stored(
+    deployment: Deployment, image_server: ImageServer
+) -> None:
+    paths = [f"crash/{index}.gif" for index in range(10)]
+    for path in paths:
+        image_server.add_image(path)
+    request = {"baseUrl": image_server.base_url, "resourcePaths": paths, "lambdaConcur": 2, "batchSize": 5}
+    deployment.invocations.crash_when = lambda name, event: name == "download" and event["batchIndex"] == 1
+
+    result = run_execution(deployment, request, poll_seconds=0.05, timeout_seconds=120)
+
+    assert (result.status, result.error) == ("FAILED", "ImagesFailed")
+    assert (result.summary["succeeded"], result.summary["failed"], result.summary["crashedBatches"]) == (
+        5,
+        5,
+        1,
+    )
+    assert {failure["url"] for failure in result.summary["failures"]} == {
+        image_server.url(path) for path in paths[5:]
+    }
+    assert all(failure["kind"] == "crashed" for failure in result.summary["failures"])
+    assert result.record_count == 5
+    assert len(result.notifications) == 1

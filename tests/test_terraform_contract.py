@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from image_downloader.settings import ENV_BY_FUNCTION
+from tests.support.statelint import statelint_findings
 from tools.tfdocs import REPO_ROOT, Block, Module, expression_text, interpolations, load_module
 
 MODULES = REPO_ROOT / "modules"
@@ -143,36 +142,98 @@ def test_no_module_uses_exclusive_policy_attachments_or_inline_wildcards() -> No
                     assert all(action.startswith("logs:") for action in statement["actions"])
 
 
-def test_download_may_write_and_delete_images_write_reports_and_record_items_only() -> None:
+RUN_OBJECTS = {
+    "batches": "${local.batch_objects}",
+    "results": "${local.result_objects}",
+}
+STORAGE_KEY = (["kms:Decrypt", "kms:GenerateDataKey"], ["${statement.value}"])
+
+
+def test_run_objects_are_each_executions_batches_and_results() -> None:
+    compute = module("compute")
+    assert compute.locals["batch_objects"] == "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
+    assert compute.locals["result_objects"] == "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
+
+
+def test_batch_may_write_batches_and_the_manifest_and_read_only_the_request_sources() -> None:
+    batch = statements(only(module("compute"), "aws_iam_policy_document", "batch", kind="data"))
+    assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in batch.items()} == {
+        "WriteBatches": (
+            ["s3:PutObject"],
+            [RUN_OBJECTS["batches"], "${var.bucket_arn}/${var.run_key_prefix}*/manifest.json"],
+        ),
+        "ReadRequestPaths": (
+            ["s3:GetObject"],
+            "${[for source in statement.value : "
+            '"arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]}',
+        ),
+        "UseStorageKey": STORAGE_KEY,
+    }
+
+
+def test_download_may_read_its_batch_write_its_result_store_images_and_record_items_only() -> None:
     download = statements(only(module("compute"), "aws_iam_policy_document", "download", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in download.items()} == {
         "StoreImages": (["s3:DeleteObject", "s3:PutObject"], ["${var.bucket_arn}/${var.image_key_prefix}*"]),
-        "WriteFailureReports": (["s3:PutObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "ReadBatches": (["s3:GetObject"], [RUN_OBJECTS["batches"]]),
+        "WriteBatchResults": (["s3:PutObject"], [RUN_OBJECTS["results"]]),
         "RecordImages": (["dynamodb:PutItem"], ["${var.table_arn}"]),
-        "UseStorageKey": (["kms:Decrypt", "kms:GenerateDataKey"], ["${statement.value}"]),
+        "UseStorageKey": STORAGE_KEY,
     }
 
 
-def test_consolidate_may_read_and_write_reports_only_and_batch_only_logs() -> None:
+def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> None:
     compute = module("compute")
     consolidate = statements(only(compute, "aws_iam_policy_document", "consolidate", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in consolidate.items()} == {
-        "ReadAndWriteReports": (
-            ["s3:GetObject", "s3:PutObject"],
-            ["${var.bucket_arn}/${var.report_key_prefix}*"],
-        ),
-        "UseStorageKey": (["kms:Decrypt", "kms:GenerateDataKey"], ["${statement.value}"]),
+        "ReadBatchesAndResults": (["s3:GetObject"], [RUN_OBJECTS["batches"], RUN_OBJECTS["results"]]),
+        "TellMissingResultsApart": (["s3:ListBucket"], ["${var.bucket_arn}"]),
+        "WriteReports": (["s3:PutObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "UseStorageKey": STORAGE_KEY,
     }
+    listing = nested(consolidate["TellMissingResultsApart"], "condition")
+    assert (listing["test"], listing["variable"], listing["values"]) == (
+        "StringLike",
+        "s3:prefix",
+        ["${var.run_key_prefix}*"],
+    )
     role_policies = {
         (block.name, block.body["role"]) for block in compute.resources if block.type == "aws_iam_role_policy"
     }
     assert role_policies == {
         ("logs", "${aws_iam_role.lambda[each.key].id}"),
+        ("batch", '${aws_iam_role.lambda["batch"].id}'),
         ("download", '${aws_iam_role.lambda["download"].id}'),
         ("consolidate", '${aws_iam_role.lambda["consolidate"].id}'),
     }
     logs = statements(only(compute, "aws_iam_policy_document", "logs", kind="data"))
     assert logs["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+
+
+def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_results_only() -> None:
+    state_machine = module("state_machine")
+    policy = statements(only(state_machine, "aws_iam_policy_document", "state_machine", kind="data"))
+    distributed = {
+        sid: (sorted(policy[sid]["actions"]), policy[sid]["resources"])
+        for sid in ("StartChildExecutions", "ManageChildExecutions", "ReadBatchManifest", "WriteMapResults")
+    }
+    assert distributed == {
+        "StartChildExecutions": (["states:StartExecution"], ["${local.state_machine_arn}"]),
+        "ManageChildExecutions": (
+            ["states:DescribeExecution", "states:StopExecution"],
+            ["${local.child_execution_arns}"],
+        ),
+        "ReadBatchManifest": (["s3:GetObject"], ["${var.bucket_arn}/${var.run_key_prefix}*/manifest.json"]),
+        "WriteMapResults": (
+            ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+            ["${var.bucket_arn}/${local.map_results_prefix}/*"],
+        ),
+    }
+    assert state_machine.locals["child_execution_arns"] == (
+        '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}/*'
+    )
+    assert state_machine.locals["map_results_prefix"] == "${var.run_key_prefix}map-results"
+    assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
 
 
 def test_state_machine_may_invoke_exactly_the_three_functions_and_publish_to_the_topic() -> None:
@@ -277,6 +338,10 @@ def test_images_move_to_glacier_instant_retrieval_and_unfinished_uploads_are_abo
     size_filter = nested(archive, "filter", "and")
     assert size_filter["prefix"] == "${var.image_key_prefix}"
     assert size_filter["object_size_greater_than"] == "${var.glacier_ir_min_object_size_bytes}"
+    run_data = rules["expire-run-data"]
+    assert nested(run_data, "filter")["prefix"] == "${var.run_key_prefix}"
+    assert nested(run_data, "expiration")["days"] == "${var.run_expiration_days}"
+    assert storage.variables["run_expiration_days"].default == 7
     housekeeping = rules["housekeeping"]
     assert nested(housekeeping, "abort_incomplete_multipart_upload")["days_after_initiation"] == (
         "${var.abort_incomplete_multipart_upload_days}"
@@ -376,7 +441,8 @@ def module_default_template_values() -> dict[str, object]:
         "topic_arn": "arn:aws:sns:eu-west-1:123456789012:image-downloader-notifications",
         "bucket_name": "image-downloader-20240101000000000000000001",
         "table_name": "image-downloader-images",
-        "map_max_concurrency": state_machine.variables["map_max_concurrency"].default,
+        "map_execution_type": state_machine.variables["map_execution_type"].default,
+        "map_results_prefix": state_machine.variables["run_key_prefix"].default + "map-results",
         "execution_timeout_seconds": state_machine.variables["execution_timeout_seconds"].default,
     }
 
@@ -386,12 +452,7 @@ def test_template_rendered_with_the_module_defaults_passes_statelint(tmp_path: P
         "local_runner.template", reason="local_runner/template.py is not written yet"
     )
     definition = template.render_asl(module_default_template_values())
-    path = tmp_path / "definition.asl.json"
-    path.write_text(json.dumps(definition))
-    linted = subprocess.run(
-        [sys.executable, "-m", "statelint", str(path)], capture_output=True, text=True, check=False
-    )
-    assert (linted.returncode, linted.stdout + linted.stderr) == (0, "")
+    assert statelint_findings(definition, tmp_path) == []
     assert definition["TimeoutSeconds"] == 3600
 
 
@@ -523,8 +584,8 @@ def test_example_inputs_are_valid_requests() -> None:
     batch = pytest.importorskip("image_downloader.batch", reason="the batch handler is not written yet")
     if not hasattr(batch, "handler"):
         pytest.skip("image_downloader.batch has no handler yet")
-    result = batch.handler(load_input("fail.json"), None)
-    assert result["total"] == 21
+    request = batch.parse_request(load_input("fail.json"), batch.BatchSettings())
+    assert len(request.resource_paths) == 21
 
 
 def test_scripts_call_the_success_and_failure_bodies() -> None:
@@ -555,3 +616,12 @@ def test_every_submodule_says_what_it_is_and_that_the_root_is_the_entry_point() 
         first = readme.read_text().splitlines()[0]
         assert first == f"# {folder.name} (internal)", first
         assert "root module" in readme.read_text(), folder.name
+
+
+def test_express_children_are_refused_at_plan_time_when_a_batch_may_outlast_them() -> None:
+    state_machine = module("state_machine")
+    machine = only(state_machine, "aws_sfn_state_machine").body
+    [precondition] = nested(machine, "lifecycle")["precondition"]
+    assert "var.map_execution_type" in precondition["condition"]
+    assert "var.function_timeouts.download + local.task_timeout_margin_seconds" in precondition["condition"]
+    assert state_machine.locals["express_max_seconds"] == 300

@@ -57,6 +57,8 @@ COMPUTE_INPUTS = {
     "bucket_arn": "arn:aws:s3:::images-bucket",
     "table_name": "images-table",
     "table_arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/images-table",
+    # what the root module passes by default: its own bucket under storage.input_key_prefix
+    "request_sources": [{"bucket": "images-bucket", "prefix": "inputs/"}],
 }
 
 
@@ -78,7 +80,10 @@ def test_root_defaults_pass_every_validation(root_variables: Path) -> None:
         ({"storage": {"image_key_prefix": "images"}}, "must be non-empty key prefixes ending with '/'"),
         ({"downloader": {"allowed_hosts": ["https://example.com/"]}}, "bare host names"),
         ({"limits": {"max_lambda_concur": 0}}, "Every limit must be a whole number"),
-        ({"state_machine": {"map_max_concurrency": 41}}, "between 1 and 40"),
+        ({"state_machine": {"map_max_concurrency": 10001}}, "between 1 and 10000"),
+        ({"state_machine": {"map_execution_type": "express"}}, "STANDARD or EXPRESS"),
+        ({"storage": {"run_key_prefix": "images/runs/"}}, "must differ and not contain one another"),
+        ({"request_sources": [{"bucket": "b", "prefix": "inputs"}]}, "ends with '/'"),
         ({"api": {"authorization_type": "BASIC"}}, "must be AWS_IAM, JWT or NONE"),
         ({"api": {"authorization_type": "JWT"}}, "JWT needs api.jwt_issuer"),
         ({"notification_emails": ["not-an-address"]}, "must be an e-mail address"),
@@ -103,6 +108,7 @@ def test_compute_sets_the_environment_the_local_runner_uses(compute_locals: Path
                 for key in ("BUCKET_NAME", "TABLE_NAME")
                 if key in spec.environment
             },
+            **({"INPUT_LOCATIONS": "images-bucket/inputs/"} if "INPUT_LOCATIONS" in spec.environment else {}),
         }
         assert environment[spec.name] == expected, spec.name
 

@@ -23,7 +23,7 @@ variable "allowed_hosts" {
 }
 
 variable "map_max_concurrency" {
-  description = "Download Lambdas running at once (1-40)."
+  description = "Download Lambdas the Distributed Map runs at once (1-10000); requests in flight = this x lambdaConcur."
   type        = number
   default     = 10
 }

@@ -1,20 +1,49 @@
-"""Validate a download request and split its paths into batches for the Map state."""
+"""Validate a download request, split its paths into batches and write them to S3 for the Distributed Map.
+
+Only counts and keys come back into the state: the paths stay in S3 (``image_downloader.runs``).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
 from image_downloader.errors import InvalidInput
+from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import MAX_BATCHES_PER_EXECUTION, BatchSettings, batch_settings_from_env
 
-KNOWN_FIELDS = ("baseUrl", "resourcePaths", "lambdaConcur", "batchSize")
+logger = logging.getLogger(__name__)
+
+KNOWN_FIELDS = (
+    "baseUrl",
+    "resourcePaths",
+    "resourcePathsFrom",
+    "lambdaConcur",
+    "batchSize",
+    "maxConcurrentBatches",
+)
 MAX_PATH_LENGTH = 1024
 MAX_LISTED_ERRORS = 10
+# Largest paths file a request may name: 1,000,000 paths of ~100 characters, well within the memory of
+# the batch function.
+MAX_REFERENCE_BYTES = 128 * 1024 * 1024
+BATCH_WRITERS = 32
 _UNSAFE_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f\\#]")
+
+# (where a path came from, for error messages; the path)
+LabelledPaths = Iterable[tuple[str, object]]
+ReadReference = Callable[[str, str], bytes]
 
 
 @dataclass(frozen=True)
@@ -24,26 +53,58 @@ class DownloadRequest:
     lambda_concur: int
     batch_size: int
     duplicates_dropped: int
+    max_concurrent_batches: int
 
 
-def parse_request(event: object, settings: BatchSettings) -> DownloadRequest:
-    """Turn the execution input into a request, or raise InvalidInput naming every bad field."""
+class Problems:
+    """The first few problems, word for word, and how many there were in all."""
+
+    def __init__(self) -> None:
+        self.listed: list[str] = []
+        self.count = 0
+
+    def append(self, problem: str) -> None:
+        self.count += 1
+        if len(self.listed) < MAX_LISTED_ERRORS:
+            self.listed.append(problem)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def raise_if_any(self) -> None:
+        if not self.count:
+            return
+        more = self.count - len(self.listed)
+        suffix = f"; and {more} more problem(s)" if more else ""
+        raise InvalidInput("; ".join(self.listed) + suffix)
+
+
+def parse_request(
+    event: object, settings: BatchSettings, read_reference: ReadReference | None = None
+) -> DownloadRequest:
+    """Turn the execution input into a request, or raise InvalidInput naming every bad field.
+
+    ``read_reference(bucket, key)`` returns the bytes of a ``resourcePathsFrom`` object."""
     if not isinstance(event, dict):
         raise InvalidInput(f"the request must be a JSON object, got {_json_type(event)}")
-    errors = [
-        f"unknown field {name!r} (expected one of {', '.join(KNOWN_FIELDS)})"
-        for name in event
-        if name not in KNOWN_FIELDS
-    ]
+    errors = Problems()
+    for name in event:
+        if name not in KNOWN_FIELDS:
+            errors.append(f"unknown field {name!r} (expected one of {', '.join(KNOWN_FIELDS)})")
     base_url = _check_base_url(event.get("baseUrl"), errors)
-    paths = _check_paths(event.get("resourcePaths"), settings, errors)
     lambda_concur = _check_integer(
         event, "lambdaConcur", 1, settings.max_lambda_concur, errors, required=True
     )
     batch_size = _check_integer(
         event, "batchSize", 1, settings.max_paths_per_execution, errors, required=False
     )
-    _raise_if_any(errors)
+    max_batches = _check_integer(
+        event, "maxConcurrentBatches", 1, settings.max_concurrent_batches, errors, required=False
+    )
+    problems_before = errors.count
+    labelled = _labelled_paths(event, settings, read_reference, errors)
+    paths = _check_paths(labelled, settings, errors, problems_before)
+    errors.raise_if_any()
 
     unique_paths = tuple(dict.fromkeys(paths))
     size = batch_size or settings.default_batch_size
@@ -60,30 +121,200 @@ def parse_request(event: object, settings: BatchSettings) -> DownloadRequest:
         lambda_concur=lambda_concur,
         batch_size=size,
         duplicates_dropped=len(paths) - len(unique_paths),
+        max_concurrent_batches=max_batches or settings.max_concurrent_batches,
     )
 
 
-def split_into_batches(request: DownloadRequest) -> dict[str, Any]:
-    """The batch step's output: the seed's ``tasks`` shape plus the counts later states report."""
-    batch_input = {"baseUrl": request.base_url, "lambdaConcur": request.lambda_concur}
+def batches_of(request: DownloadRequest) -> Iterator[dict[str, Any]]:
+    """Each batch as the download Lambda reads it from S3."""
     paths = request.resource_paths
-    tasks = [
-        {"resourcePaths": list(paths[start : start + request.batch_size]), "batchInput": batch_input}
-        for start in range(0, len(paths), request.batch_size)
-    ]
+    for index, start in enumerate(range(0, len(paths), request.batch_size)):
+        yield {
+            "batchIndex": index,
+            "baseUrl": request.base_url,
+            "lambdaConcur": request.lambda_concur,
+            "resourcePaths": list(paths[start : start + request.batch_size]),
+        }
+
+
+def write_batches(
+    request: DownloadRequest, layout: RunLayout, put: Callable[[str, Any], None], workers: int = BATCH_WRITERS
+) -> dict[str, Any]:
+    """Write every batch and then the manifest that lists them; return the counts and keys for the state."""
+
+    def write(batch: dict[str, Any]) -> dict[str, Any]:
+        key = layout.batch_key(batch["batchIndex"])
+        put(key, batch)
+        return {"batchIndex": batch["batchIndex"], "batchKey": key}
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        manifest = list(pool.map(write, batches_of(request)))
+    put(layout.manifest_key, manifest)
+    batch_count = len(manifest)
+    concurrent_batches = min(request.max_concurrent_batches, batch_count)
     return {
-        "tasks": tasks,
-        "total": len(paths),
+        "executionName": layout.execution_name,
+        "total": len(request.resource_paths),
         "duplicatesDropped": request.duplicates_dropped,
-        "batchCount": len(tasks),
+        "batchCount": batch_count,
+        "batchSize": request.batch_size,
+        "lambdaConcur": request.lambda_concur,
+        "maxConcurrentBatches": request.max_concurrent_batches,
+        "requestsInFlight": concurrent_batches * request.lambda_concur,
+        "manifestKey": layout.manifest_key,
     }
 
 
 def handler(event: dict, context: object) -> dict:
-    return split_into_batches(parse_request(event, batch_settings_from_env()))
+    settings = batch_settings_from_env()
+    execution = _execution_name(event.get("executionName") if isinstance(event, dict) else None)
+    s3 = boto3.client("s3", config=Config(max_pool_connections=BATCH_WRITERS, retries={"mode": "standard"}))
+
+    def read_reference(bucket: str, key: str) -> bytes:
+        return _read_reference(s3, bucket, key)
+
+    def put(key: str, document: Any) -> None:
+        put_json(s3, settings.bucket_name, key, document)
+
+    request = parse_request(event.get("request"), settings, read_reference)
+    result = write_batches(request, RunLayout(settings.run_key_prefix, execution), put)
+    logger.info(
+        "batches written",
+        extra={"execution": execution, "paths": result["total"], "batches": result["batchCount"]},
+    )
+    return result
 
 
-def _check_base_url(value: object, errors: list[str]) -> str:
+def _execution_name(value: object) -> str:
+    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+        raise InvalidInput(f"executionName: must be a Step Functions execution name, got {value!r}")
+    return value
+
+
+# --- resourcePaths and resourcePathsFrom -------------------------------------------------------------
+
+
+def _labelled_paths(
+    event: dict, settings: BatchSettings, read_reference: ReadReference | None, errors: Problems
+) -> LabelledPaths:
+    inline, reference = event.get("resourcePaths"), event.get("resourcePathsFrom")
+    if inline is not None and reference is not None:
+        errors.append("resourcePaths and resourcePathsFrom: give one of them, not both")
+        return []
+    if reference is not None:
+        return _paths_from_reference(reference, settings, read_reference, errors)
+    if inline is None:
+        errors.append(
+            "resourcePaths: missing, give a list of paths relative to baseUrl "
+            "(or resourcePathsFrom: an s3:// URL of a file that lists them)"
+        )
+        return []
+    if not isinstance(inline, list):
+        errors.append(f"resourcePaths: must be a list of strings, got {_json_type(inline)}")
+        return []
+    return [(f"resourcePaths[{index}]", path) for index, path in enumerate(inline)]
+
+
+def _paths_from_reference(
+    reference: object, settings: BatchSettings, read_reference: ReadReference | None, errors: Problems
+) -> LabelledPaths:
+    if not isinstance(reference, str) or not reference.startswith("s3://"):
+        errors.append(f"resourcePathsFrom: must be an s3://bucket/key URL, got {_json_type(reference)}")
+        return []
+    bucket, _, key = reference.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        errors.append(f"resourcePathsFrom: must be an s3://bucket/key URL, got {reference!r}")
+        return []
+    if not any(f"{bucket}/{key}".startswith(location) for location in settings.input_locations):
+        allowed = ", ".join(f"s3://{location}" for location in settings.input_locations) or "none"
+        errors.append(
+            f"resourcePathsFrom: {reference} is outside the locations this deployment reads requests from "
+            f"({allowed})"
+        )
+        return []
+    if read_reference is None:
+        errors.append("resourcePathsFrom: references are not supported here")
+        return []
+    try:
+        body = read_reference(bucket, key)
+        text = body.decode("utf-8")
+    except InvalidInput as error:
+        errors.append(str(error))
+        return []
+    except UnicodeDecodeError as error:
+        errors.append(f"resourcePathsFrom: {reference} is not UTF-8 text (byte {error.start})")
+        return []
+    if text.lstrip().startswith("["):
+        return _json_array_paths(reference, text, errors)
+    return [
+        (f"resourcePathsFrom {reference} line {number}", line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def _json_array_paths(reference: str, text: str, errors: Problems) -> LabelledPaths:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        errors.append(
+            f"resourcePathsFrom: {reference} line {error.lineno} column {error.colno}: "
+            f"not valid JSON ({error.msg})"
+        )
+        return []
+    if not isinstance(values, list):
+        errors.append(f"resourcePathsFrom: {reference} must hold a JSON array of paths")
+        return []
+    return [(f"resourcePathsFrom {reference} item {index}", path) for index, path in enumerate(values)]
+
+
+def _read_reference(s3: Any, bucket: str, key: str) -> bytes:
+    where = f"resourcePathsFrom: s3://{bucket}/{key}"
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+        if response["ContentLength"] > MAX_REFERENCE_BYTES:
+            raise InvalidInput(
+                f"{where} is {response['ContentLength']} bytes, at most {MAX_REFERENCE_BYTES} allowed: "
+                "split the request"
+            )
+        return response["Body"].read()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Error")
+        if code in ("NoSuchKey", "404"):
+            raise InvalidInput(f"{where} does not exist: upload the paths file first") from error
+        if code == "NoSuchBucket":
+            raise InvalidInput(f"{where}: no such bucket") from error
+        if code in ("AccessDenied", "403"):
+            raise InvalidInput(
+                f"{where} does not exist, or the batch function may not read it (AccessDenied): upload it "
+                "first, or add its location to the module's request_sources"
+            ) from error
+        raise InvalidInput(f"{where} cannot be read ({code})") from error
+    except BotoCoreError as error:
+        raise InvalidInput(f"{where} cannot be read ({error})") from error
+
+
+def _check_paths(
+    labelled: LabelledPaths, settings: BatchSettings, errors: Problems, problems_before: int
+) -> list[str]:
+    paths: list[str] = []
+    for label, path in labelled:
+        problem = _path_problem(path)
+        if problem:
+            errors.append(f"{label}: {problem}")
+        else:
+            paths.append(path)  # type: ignore[arg-type]
+    if not paths and errors.count == problems_before:
+        errors.append("resourcePaths: must not be empty")
+    if len(paths) > settings.max_paths_per_execution:
+        errors.append(
+            f"resourcePaths: {len(paths)} paths but one execution accepts at most "
+            f"{settings.max_paths_per_execution}: split the request"
+        )
+    return paths
+
+
+def _check_base_url(value: object, errors: Problems) -> str:
     if value is None:
         errors.append("baseUrl: missing, give the URL the resource paths are relative to")
         return ""
@@ -100,29 +331,6 @@ def _check_base_url(value: object, errors: list[str]) -> str:
     elif parts.query or parts.fragment:
         errors.append(f"baseUrl: must not contain a query or fragment: {value!r}")
     return value.strip() if value.strip().endswith("/") else value.strip() + "/"
-
-
-def _check_paths(value: object, settings: BatchSettings, errors: list[str]) -> list[str]:
-    if value is None:
-        errors.append("resourcePaths: missing, give a list of paths relative to baseUrl")
-        return []
-    if not isinstance(value, list):
-        errors.append(f"resourcePaths: must be a list of strings, got {_json_type(value)}")
-        return []
-    if not value:
-        errors.append("resourcePaths: must not be empty")
-        return []
-    if len(value) > settings.max_paths_per_execution:
-        errors.append(
-            f"resourcePaths: {len(value)} paths but one execution accepts at most "
-            f"{settings.max_paths_per_execution}: split the request"
-        )
-        return []
-    for index, path in enumerate(value):
-        problem = _path_problem(path)
-        if problem:
-            errors.append(f"resourcePaths[{index}]: {problem}")
-    return [path for path in value if isinstance(path, str)]
 
 
 def _path_problem(path: object) -> str | None:
@@ -143,7 +351,7 @@ def _path_problem(path: object) -> str | None:
     return None
 
 
-def _check_integer(event: dict, field: str, low: int, high: int, errors: list[str], *, required: bool) -> int:
+def _check_integer(event: dict, field: str, low: int, high: int, errors: Problems, *, required: bool) -> int:
     value = event.get(field)
     if value is None:
         if required:
@@ -156,15 +364,6 @@ def _check_integer(event: dict, field: str, low: int, high: int, errors: list[st
         errors.append(f"{field}: {value} is out of range, must be from {low} to {high}")
         return 0
     return value
-
-
-def _raise_if_any(errors: list[str]) -> None:
-    if not errors:
-        return
-    listed = errors[:MAX_LISTED_ERRORS]
-    more = len(errors) - len(listed)
-    suffix = f"; and {more} more problem(s)" if more else ""
-    raise InvalidInput("; ".join(listed) + suffix)
 
 
 def _json_type(value: object) -> str:

@@ -1,98 +1,183 @@
-"""Merge the Map's batch results into one summary, one report and one notification."""
+"""Read every batch's result from S3, write the full report, and return a bounded summary to the state.
+
+The summary's size does not depend on the request: counts, the first few failures (each cut short), the
+SNS text built from those, and the key of the report that lists every failure.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import boto3
+from botocore.config import Config
 
+from image_downloader.runs import RunLayout, get_json_or_none
 from image_downloader.settings import ConsolidateSettings, consolidate_settings_from_env
 
-MAX_REASON_LENGTH = 300
-MAX_SUBJECT_LENGTH = 100
+logger = logging.getLogger(__name__)
 
+MAX_REASON_LENGTH = 300
+MAX_URL_LENGTH = 300
+# A long URL inside a reason is cut shorter, so that what went wrong (after the URL) stays in the reason.
+MAX_URL_IN_REASON = 120
+MAX_SUBJECT_LENGTH = 100
+# The listed failures stop at whichever comes first, max_listed_failures or this many bytes: the summary
+# (and the SNS text built from the same list) stays a few tens of KiB whatever the URLs' length.
+MAX_LISTED_BYTES = 16 * 1024
+READERS = 32
+# Results read at once: bounds the memory whatever the number of batches.
+READ_CHUNK = 256
+
+# read(key) -> the JSON document at key, or None when there is none
 ReadJson = Callable[[str], Any]
-WriteJson = Callable[[str, Any], None]
+# upload(key, path of a JSON file)
+Upload = Callable[[str, Path], None]
 
 
 @dataclass
 class Totals:
     requested: int = 0
     succeeded: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
+    failed: int = 0
+    crashed_batches: int = 0
+    listed: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ReportFile:
+    """The report's failures streamed to a local file as they are read, so that the function's memory does
+    not grow with them; the first ``listed`` are kept, cut short, for the summary."""
+
+    def __init__(self, out: IO[str], listed: int, totals: Totals) -> None:
+        self.out = out
+        self.listed = listed
+        self.listed_bytes = 0
+        self.totals = totals
+        self.out.write('{"failures":[')
+
+    def add(self, failures: list[dict[str, Any]]) -> None:
+        for failure in failures:
+            if self.totals.failed:
+                self.out.write(",\n")
+            self.out.write(json.dumps(failure))
+            self.totals.failed += 1
+            if len(self.totals.listed) < self.listed and self.listed_bytes < MAX_LISTED_BYTES:
+                bounded = _bounded(failure)
+                self.listed_bytes += len(json.dumps(bounded).encode())
+                self.totals.listed.append(bounded)
+
+    def close(self, header: Mapping[str, Any]) -> None:
+        self.out.write("]")
+        for name, value in header.items():
+            self.out.write(f",{json.dumps(name)}:{json.dumps(value)}")
+        self.out.write("}\n")
+        self.out.flush()
 
 
 def consolidate(
-    event: Mapping[str, Any], settings: ConsolidateSettings, read_json: ReadJson, write_json: WriteJson
+    event: Mapping[str, Any], settings: ConsolidateSettings, read_json: ReadJson, upload: Upload
 ) -> dict[str, Any]:
-    """Totals, ``allSucceeded``, a bounded failure list, and the SNS text for the state machine."""
+    """Totals, ``allSucceeded``, a bounded failure list, the report's key and the SNS text."""
     execution = str(event.get("executionName") or "unnamed-execution")
+    layout = RunLayout(settings.run_key_prefix, execution)
+    expected = int(event.get("total") or 0)
+    batch_count = int(event.get("batchCount") or 0)
     totals = Totals()
-    for batch in event.get("batches") or []:
-        _add_batch(totals, batch, read_json)
-    expected = int(event.get("total") or totals.requested)
-    if totals.requested != expected:
-        totals.failures.append(_unaccounted_failure(expected - totals.requested))
+    report_key = f"{settings.report_key_prefix}{execution}.json"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "report.json"
+        with path.open("w") as out:
+            report = ReportFile(out, settings.max_listed_failures, totals)
+            for index, result in _results(layout, batch_count, read_json):
+                _add_batch(totals, report, layout, index, result, read_json)
+            if totals.requested != expected:
+                report.add([_unaccounted_failure(expected - totals.requested)])
+            report.close(
+                {
+                    "executionName": execution,
+                    "executionId": event.get("executionId"),
+                    "requested": expected,
+                    "succeeded": totals.succeeded,
+                    "failed": totals.failed,
+                }
+            )
+        upload(report_key, path)
 
-    failed = len(totals.failures)
-    report_key = None
-    if failed:
-        report_key = f"{settings.report_key_prefix}{execution}.json"
-        write_json(report_key, _report(event, execution, expected, totals))
-    listed = [_bounded(failure) for failure in totals.failures[: settings.max_listed_failures]]
     summary = {
-        "allSucceeded": failed == 0,
+        "allSucceeded": totals.failed == 0,
         "executionName": execution,
         "requested": expected,
         "succeeded": totals.succeeded,
-        "failed": failed,
+        "failed": totals.failed,
         "duplicatesDropped": int(event.get("duplicatesDropped") or 0),
-        "failures": listed,
+        "batchCount": batch_count,
+        "crashedBatches": totals.crashed_batches,
+        "requestsInFlight": int(event.get("requestsInFlight") or 0),
+        "failures": totals.listed,
         "reportKey": report_key,
     }
-    report_url = f"s3://{settings.bucket_name}/{report_key}" if report_key else None
-    summary.update(_notification(summary, report_url))
+    summary.update(_notification(summary, f"s3://{settings.bucket_name}/{report_key}"))
     return summary
 
 
 def handler(event: dict, context: object) -> dict:
     settings = consolidate_settings_from_env()
-    s3 = boto3.client("s3")
+    s3 = boto3.client("s3", config=Config(max_pool_connections=READERS, retries={"mode": "standard"}))
 
     def read_json(key: str) -> Any:
-        return json.loads(s3.get_object(Bucket=settings.bucket_name, Key=key)["Body"].read())
+        return get_json_or_none(s3, settings.bucket_name, key)
 
-    def write_json(key: str, document: Any) -> None:
-        body = json.dumps(document, indent=1).encode()
-        s3.put_object(Bucket=settings.bucket_name, Key=key, Body=body, ContentType="application/json")
+    def upload(key: str, path: Path) -> None:
+        s3.upload_file(str(path), settings.bucket_name, key, ExtraArgs={"ContentType": "application/json"})
 
-    return consolidate(event, settings, read_json, write_json)
+    summary = consolidate(event, settings, read_json, upload)
+    logger.info(
+        "consolidated",
+        extra={
+            "execution": summary["executionName"],
+            "stored": summary["succeeded"],
+            "failed": summary["failed"],
+            "crashedBatches": summary["crashedBatches"],
+        },
+    )
+    return summary
 
 
-def _add_batch(totals: Totals, batch: Mapping[str, Any], read_json: ReadJson) -> None:
-    if "crash" in batch:
-        totals.failures.extend(_crashed_batch_failures(batch))
-        totals.requested += len(batch.get("resourcePaths") or [])
+def _results(layout: RunLayout, batch_count: int, read_json: ReadJson) -> Iterator[tuple[int, Any]]:
+    """(index, result or None) of every batch, in order, read in parallel a chunk at a time."""
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        for start in range(0, batch_count, READ_CHUNK):
+            indexes = range(start, min(start + READ_CHUNK, batch_count))
+            yield from zip(indexes, pool.map(read_json, map(layout.result_key, indexes)), strict=True)
+
+
+def _add_batch(
+    totals: Totals, report: ReportFile, layout: RunLayout, index: int, result: Any, read_json: ReadJson
+) -> None:
+    if isinstance(result, dict):
+        totals.requested += int(result.get("requested", 0))
+        totals.succeeded += int(result.get("succeeded", 0))
+        report.add(list(result.get("failures") or []))
         return
-    totals.requested += int(batch.get("requested", 0))
-    totals.succeeded += int(batch.get("succeeded", 0))
-    if batch.get("failuresKey"):
-        totals.failures.extend(read_json(batch["failuresKey"])["failures"])
-    totals.failures.extend(batch.get("failures") or [])
+    totals.crashed_batches += 1
+    batch = read_json(layout.batch_key(index)) or {}
+    paths = batch.get("resourcePaths") or []
+    totals.requested += len(paths)
+    report.add(_crashed_batch_failures(index, batch.get("baseUrl", ""), paths))
 
 
-def _crashed_batch_failures(batch: Mapping[str, Any]) -> list[dict[str, Any]]:
-    crash = batch.get("crash") or {}
-    error = crash.get("Error", "unknown error")
-    base_url = (batch.get("batchInput") or {}).get("baseUrl", "")
-    reason = f"download Lambda failed ({error}); this URL's outcome is unknown: request it again"
-    return [
-        {"url": base_url + path, "kind": "crashed", "status": None, "reason": reason}
-        for path in batch.get("resourcePaths") or []
-    ]
+def _crashed_batch_failures(index: int, base_url: str, paths: list[str]) -> list[dict[str, Any]]:
+    reason = (
+        f"the download Lambda of batch {index} ended without writing its result (it crashed or timed "
+        "out); this URL's outcome is unknown: request it again"
+    )
+    return [{"url": base_url + path, "kind": "crashed", "status": None, "reason": reason} for path in paths]
 
 
 def _unaccounted_failure(missing: int) -> dict[str, Any]:
@@ -104,30 +189,24 @@ def _unaccounted_failure(missing: int) -> dict[str, Any]:
     }
 
 
-def _report(event: Mapping[str, Any], execution: str, expected: int, totals: Totals) -> dict[str, Any]:
-    return {
-        "executionName": execution,
-        "executionId": event.get("executionId"),
-        "requested": expected,
-        "succeeded": totals.succeeded,
-        "failed": len(totals.failures),
-        "failures": totals.failures,
-    }
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def _bounded(failure: Mapping[str, Any]) -> dict[str, Any]:
+    url = failure.get("url")
     reason = str(failure.get("reason", ""))
-    if len(reason) > MAX_REASON_LENGTH:
-        reason = reason[: MAX_REASON_LENGTH - 1] + "…"
+    if isinstance(url, str) and len(url) > MAX_URL_IN_REASON:
+        reason = reason.replace(url, _cut(url, MAX_URL_IN_REASON))
     return {
-        "url": failure.get("url"),
+        "url": _cut(url, MAX_URL_LENGTH) if isinstance(url, str) else url,
         "kind": failure.get("kind"),
         "status": failure.get("status"),
-        "reason": reason,
+        "reason": _cut(reason, MAX_REASON_LENGTH),
     }
 
 
-def _notification(summary: Mapping[str, Any], report_url: str | None) -> dict[str, str]:
+def _notification(summary: Mapping[str, Any], report_url: str) -> dict[str, str]:
     failed, requested = summary["failed"], summary["requested"]
     headline = f"{failed} of {requested} images failed" if failed else f"all {requested} images stored"
     if not failed:

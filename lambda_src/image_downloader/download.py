@@ -1,6 +1,7 @@
 """The download Lambda (one batch of the Map) and a command line to the same engine.
 
-Lambda: ``image_downloader.download.handler``; event and result shapes are in ``docs/design.md``.
+Lambda: ``image_downloader.download.handler``: reads its batch from S3 by key, writes its result next to
+it and returns counts only; event and result shapes are in ``docs/design.md``.
 
 Command line::
 
@@ -13,19 +14,41 @@ exits non-zero when any failed.
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from image_downloader.engine import BatchOutcome, Deadline, RetryPolicy, Sink, download_all
 from image_downloader.errors import InvalidInput
+from image_downloader.runs import RunLayout, get_json, put_json
 from image_downloader.settings import DownloadSettings, download_settings_from_env
 from image_downloader.storage import AwsClients, DiscardSink, FolderSink, S3DynamoSink, clients_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchReference:
+    """The Distributed Map's item: which batch to download, by its key in S3."""
+
+    batch_index: int
+    batch_key: str
+    execution_name: str
+    execution_id: str | None
+
+    @classmethod
+    def from_event(cls, event: object) -> BatchReference:
+        if not isinstance(event, dict):
+            raise InvalidInput("the download event must be a JSON object")
+        return cls(
+            batch_index=_integer(event, "batchIndex", minimum=0),
+            batch_key=_text(event, "batchKey", "batchKey"),
+            execution_name=_execution_name(event.get("executionName")),
+            execution_id=_optional_text(event, "executionId"),
+        )
 
 
 @dataclass(frozen=True)
@@ -38,19 +61,19 @@ class BatchRequest:
     concurrency: int
 
     @classmethod
-    def from_event(cls, event: object) -> BatchRequest:
-        if not isinstance(event, dict):
-            raise InvalidInput("the download event must be a JSON object")
-        batch_input = event.get("batchInput")
-        if not isinstance(batch_input, dict):
-            raise InvalidInput("batchInput: must be an object with baseUrl and lambdaConcur")
+    def from_batch(cls, reference: BatchReference, batch: object) -> BatchRequest:
+        """The batch object ValidateAndBatch wrote (``{"baseUrl", "lambdaConcur", "resourcePaths"}``)."""
+        if not isinstance(batch, dict):
+            raise InvalidInput(f"{reference.batch_key}: must hold a JSON object")
         return cls(
-            batch_index=_integer(event, "batchIndex", minimum=0),
-            execution_name=_execution_name(event.get("executionName")),
-            execution_id=_optional_text(event, "executionId"),
-            base_url=_text(batch_input, "baseUrl", "batchInput.baseUrl"),
-            resource_paths=_paths(event.get("resourcePaths")),
-            concurrency=_integer(batch_input, "lambdaConcur", minimum=1, label="batchInput.lambdaConcur"),
+            batch_index=reference.batch_index,
+            execution_name=reference.execution_name,
+            execution_id=reference.execution_id,
+            base_url=_text(batch, "baseUrl", f"{reference.batch_key}: baseUrl"),
+            resource_paths=_paths(batch.get("resourcePaths")),
+            concurrency=_integer(
+                batch, "lambdaConcur", minimum=1, label=f"{reference.batch_key}: lambdaConcur"
+            ),
         )
 
     @property
@@ -64,8 +87,26 @@ def resource_url(base_url: str, path: str) -> str:
 
 
 def handler(event: dict, context: object) -> dict:
-    request = BatchRequest.from_event(event)
-    return download_batch(request, download_settings_from_env(), Deadline.from_context(context))
+    reference = BatchReference.from_event(event)
+    settings = download_settings_from_env()
+    layout = RunLayout(settings.run_key_prefix, reference.execution_name)
+    if not layout.owns(reference.batch_key):
+        raise InvalidInput(
+            f"batchKey: {reference.batch_key!r} is not a batch of this execution ({layout.root})"
+        )
+    batch = get_json(clients_for(1).s3, settings.bucket_name, reference.batch_key)
+    request = BatchRequest.from_batch(reference, batch)
+    result = download_batch(request, settings, Deadline.from_context(context))
+    logger.info(
+        "batch done",
+        extra={
+            "execution": request.execution_name,
+            "batch": request.batch_index,
+            "stored": result["succeeded"],
+            "failed": result["failed"],
+        },
+    )
+    return result
 
 
 def download_batch(
@@ -75,48 +116,31 @@ def download_batch(
     clients: AwsClients | None = None,
     policy: RetryPolicy | None = None,
 ) -> dict:
-    """Download, store and record one batch; write its failure report when a URL failed."""
+    """Download, store and record one batch, then write its result (counts and every failure) to S3.
+
+    The result object is how Consolidate learns what happened: a batch without one counts as crashed. So
+    an error writing it propagates (the state machine's Catch records the batch) rather than being
+    swallowed."""
     clients = clients or clients_for(request.concurrency)
     sink = S3DynamoSink(settings, clients, request.execution_id)
     outcome = download_all(request.urls, request.concurrency, sink, settings, deadline, policy=policy)
-    result = {
+    key = RunLayout(settings.run_key_prefix, request.execution_name).result_key(request.batch_index)
+    counts = {
         "batchIndex": request.batch_index,
         "requested": outcome.requested,
         "succeeded": outcome.succeeded,
         "failed": outcome.failed,
         "bytes": outcome.bytes,
-        "failuresKey": None,
     }
-    if outcome.failures:
-        try:
-            result["failuresKey"] = write_failure_report(request, outcome, settings, clients)
-        except (BotoCoreError, ClientError):
-            # Raising would make the state machine treat the whole batch as crashed, listing as failed
-            # the images this batch did store; returning the list keeps every outcome exact.
-            result["failures"] = [failure.to_json() for failure in outcome.failures]
-    return result
+    put_json(clients.s3, settings.bucket_name, key, {**counts, **result_document(request, outcome)})
+    return {**counts, "resultKey": key}
 
 
-def failure_report_key(settings: DownloadSettings, execution_name: str, batch_index: int) -> str:
-    return f"{settings.report_key_prefix}{execution_name}/batch-{batch_index:05d}.json"
-
-
-def write_failure_report(
-    request: BatchRequest, outcome: BatchOutcome, settings: DownloadSettings, clients: AwsClients
-) -> str:
-    key = failure_report_key(settings, request.execution_name, request.batch_index)
-    report = {
+def result_document(request: BatchRequest, outcome: BatchOutcome) -> dict:
+    return {
         "executionName": request.execution_name,
-        "batchIndex": request.batch_index,
         "failures": [failure.to_json() for failure in outcome.failures],
     }
-    clients.s3.put_object(
-        Bucket=settings.bucket_name,
-        Key=key,
-        Body=json.dumps(report, indent=1).encode(),
-        ContentType="application/json",
-    )
-    return key
 
 
 def _integer(source: dict, name: str, minimum: int, label: str | None = None) -> int:

@@ -12,12 +12,20 @@ from dataclasses import dataclass
 
 from image_downloader.errors import ConfigurationError
 
-BATCH_ENV = ("MAX_LAMBDA_CONCUR", "MAX_PATHS_PER_EXECUTION", "DEFAULT_BATCH_SIZE")
+BATCH_ENV = (
+    "BUCKET_NAME",
+    "RUN_KEY_PREFIX",
+    "INPUT_LOCATIONS",
+    "MAX_LAMBDA_CONCUR",
+    "MAX_PATHS_PER_EXECUTION",
+    "DEFAULT_BATCH_SIZE",
+    "MAX_CONCURRENT_BATCHES",
+)
 DOWNLOAD_ENV = (
     "BUCKET_NAME",
     "TABLE_NAME",
     "IMAGE_KEY_PREFIX",
-    "REPORT_KEY_PREFIX",
+    "RUN_KEY_PREFIX",
     "MAX_IMAGE_BYTES",
     "ALLOWED_HOSTS",
     "ALLOW_PRIVATE_ADDRESSES",
@@ -25,7 +33,7 @@ DOWNLOAD_ENV = (
     "READ_TIMEOUT_SECONDS",
     "TIME_BUDGET_MARGIN_SECONDS",
 )
-CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "MAX_LISTED_FAILURES")
+CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "RUN_KEY_PREFIX", "MAX_LISTED_FAILURES")
 
 ENV_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "batch": BATCH_ENV,
@@ -33,15 +41,22 @@ ENV_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "consolidate": CONSOLIDATE_ENV,
 }
 
-# Inline Map iterations cost ~7 history events each; a Standard execution allows 25,000 events.
-MAX_BATCHES_PER_EXECUTION = 500
+
+# The batch step writes one S3 object per batch, in parallel, within its timeout: at 100 paths per batch
+# this is 1,000,000 paths.
+MAX_BATCHES_PER_EXECUTION = 10_000
 
 
 @dataclass(frozen=True)
 class BatchSettings:
+    bucket_name: str = ""
+    run_key_prefix: str = "runs/"
+    # Where a request's resourcePathsFrom may point: "bucket/prefix" entries ("" refuses every reference).
+    input_locations: tuple[str, ...] = ()
     max_lambda_concur: int = 50
-    max_paths_per_execution: int = 10_000
+    max_paths_per_execution: int = 1_000_000
     default_batch_size: int = 100
+    max_concurrent_batches: int = 10
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,7 @@ class DownloadSettings:
     bucket_name: str
     table_name: str
     image_key_prefix: str = "images/"
-    report_key_prefix: str = "reports/"
+    run_key_prefix: str = "runs/"
     max_image_bytes: int = 50 * 1024 * 1024
     allowed_hosts: frozenset[str] = frozenset()
     allow_private_addresses: bool = False
@@ -62,6 +77,7 @@ class DownloadSettings:
 class ConsolidateSettings:
     bucket_name: str
     report_key_prefix: str = "reports/"
+    run_key_prefix: str = "runs/"
     max_listed_failures: int = 50
 
 
@@ -124,17 +140,24 @@ class _Env:
         return lowered == "true"
 
     def host_set(self, name: str) -> frozenset[str]:
+        return frozenset(host.lower() for host in self.items(name))
+
+    def items(self, name: str) -> tuple[str, ...]:
         value = self._raw(name) or ""
-        return frozenset(host.strip().lower() for host in value.split(",") if host.strip())
+        return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def batch_settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSettings:
     env = _Env(os.environ if environ is None else environ, BATCH_ENV)
     defaults = BatchSettings()
     return BatchSettings(
+        bucket_name=env.required("BUCKET_NAME"),
+        run_key_prefix=env.text("RUN_KEY_PREFIX", defaults.run_key_prefix),
+        input_locations=env.items("INPUT_LOCATIONS"),
         max_lambda_concur=env.integer("MAX_LAMBDA_CONCUR", defaults.max_lambda_concur),
         max_paths_per_execution=env.integer("MAX_PATHS_PER_EXECUTION", defaults.max_paths_per_execution),
         default_batch_size=env.integer("DEFAULT_BATCH_SIZE", defaults.default_batch_size),
+        max_concurrent_batches=env.integer("MAX_CONCURRENT_BATCHES", defaults.max_concurrent_batches),
     )
 
 
@@ -145,7 +168,7 @@ def download_settings_from_env(environ: Mapping[str, str] | None = None) -> Down
         bucket_name=env.required("BUCKET_NAME"),
         table_name=env.required("TABLE_NAME"),
         image_key_prefix=env.text("IMAGE_KEY_PREFIX", defaults.image_key_prefix),
-        report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
+        run_key_prefix=env.text("RUN_KEY_PREFIX", defaults.run_key_prefix),
         max_image_bytes=env.integer("MAX_IMAGE_BYTES", defaults.max_image_bytes),
         allowed_hosts=env.host_set("ALLOWED_HOSTS"),
         allow_private_addresses=env.flag("ALLOW_PRIVATE_ADDRESSES", defaults.allow_private_addresses),
@@ -163,5 +186,6 @@ def consolidate_settings_from_env(environ: Mapping[str, str] | None = None) -> C
     return ConsolidateSettings(
         bucket_name=env.required("BUCKET_NAME"),
         report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
+        run_key_prefix=env.text("RUN_KEY_PREFIX", defaults.run_key_prefix),
         max_listed_failures=env.integer("MAX_LISTED_FAILURES", defaults.max_listed_failures),
     )

@@ -9,15 +9,19 @@ locals {
   # (ENV_BY_FUNCTION; tests/test_terraform_consistency.py holds both sides together).
   environment = {
     batch = {
+      BUCKET_NAME             = var.bucket_name
+      RUN_KEY_PREFIX          = var.run_key_prefix
+      INPUT_LOCATIONS         = join(",", [for source in var.request_sources : "${source.bucket}/${source.prefix}"])
       MAX_LAMBDA_CONCUR       = tostring(var.limits.max_lambda_concur)
       MAX_PATHS_PER_EXECUTION = tostring(var.limits.max_paths_per_execution)
       DEFAULT_BATCH_SIZE      = tostring(var.limits.default_batch_size)
+      MAX_CONCURRENT_BATCHES  = tostring(var.max_concurrent_batches)
     }
     download = {
       BUCKET_NAME                = var.bucket_name
       TABLE_NAME                 = var.table_name
       IMAGE_KEY_PREFIX           = var.image_key_prefix
-      REPORT_KEY_PREFIX          = var.report_key_prefix
+      RUN_KEY_PREFIX             = var.run_key_prefix
       MAX_IMAGE_BYTES            = tostring(var.downloader.max_image_bytes)
       ALLOWED_HOSTS              = join(",", var.downloader.allowed_hosts)
       ALLOW_PRIVATE_ADDRESSES    = tostring(var.downloader.allow_private_addresses)
@@ -28,9 +32,14 @@ locals {
     consolidate = {
       BUCKET_NAME         = var.bucket_name
       REPORT_KEY_PREFIX   = var.report_key_prefix
+      RUN_KEY_PREFIX      = var.run_key_prefix
       MAX_LISTED_FAILURES = tostring(var.limits.max_listed_failures)
     }
   }
+
+  # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/*, .../results/*.
+  batch_objects  = "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
+  result_objects = "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
 
   # Bodies over 256 KiB spool to /tmp while they stream to S3: at worst every request in flight holds
   # one image of the largest size allowed.
@@ -43,7 +52,7 @@ locals {
   functions = {
     batch = {
       handler     = "image_downloader.batch.handler"
-      description = "Validates a download request and splits its paths into batches."
+      description = "Validates a download request and writes its batches and their manifest to S3."
       memory_size = var.functions.batch.memory_size
       timeout     = var.functions.batch.timeout
       ephemeral   = 512
@@ -57,7 +66,7 @@ locals {
     }
     consolidate = {
       handler     = "image_downloader.consolidate.handler"
-      description = "Merges the batch results into one report and the notification text."
+      description = "Reads the batch results from S3 into one report, a summary and the notification text."
       memory_size = var.functions.consolidate.memory_size
       timeout     = var.functions.consolidate.timeout
       ephemeral   = 512
@@ -135,6 +144,40 @@ resource "aws_iam_role_policy" "logs" {
   policy = data.aws_iam_policy_document.logs[each.key].json
 }
 
+data "aws_iam_policy_document" "batch" {
+  statement {
+    sid       = "WriteBatches"
+    actions   = ["s3:PutObject"]
+    resources = [local.batch_objects, "${var.bucket_arn}/${var.run_key_prefix}*/manifest.json"]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.request_sources) == 0 ? [] : [var.request_sources]
+
+    content {
+      sid       = "ReadRequestPaths"
+      actions   = ["s3:GetObject"]
+      resources = [for source in statement.value : "arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "UseStorageKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "batch" {
+  name   = "batch"
+  role   = aws_iam_role.lambda["batch"].id
+  policy = data.aws_iam_policy_document.batch.json
+}
+
 data "aws_iam_policy_document" "download" {
   statement {
     sid       = "StoreImages"
@@ -143,9 +186,15 @@ data "aws_iam_policy_document" "download" {
   }
 
   statement {
-    sid       = "WriteFailureReports"
+    sid       = "ReadBatches"
+    actions   = ["s3:GetObject"]
+    resources = [local.batch_objects]
+  }
+
+  statement {
+    sid       = "WriteBatchResults"
     actions   = ["s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+    resources = [local.result_objects]
   }
 
   statement {
@@ -173,8 +222,27 @@ resource "aws_iam_role_policy" "download" {
 
 data "aws_iam_policy_document" "consolidate" {
   statement {
-    sid       = "ReadAndWriteReports"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid       = "ReadBatchesAndResults"
+    actions   = ["s3:GetObject"]
+    resources = [local.batch_objects, local.result_objects]
+  }
+
+  # Without it S3 answers AccessDenied, not NoSuchKey, for a result a crashed batch never wrote.
+  statement {
+    sid       = "TellMissingResultsApart"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.run_key_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteReports"
+    actions   = ["s3:PutObject"]
     resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
   }
 
@@ -209,7 +277,7 @@ resource "aws_iam_role_policy_attachment" "xray" {
 resource "aws_lambda_function" "handler" {
   #checkov:skip=CKV_AWS_116:Step Functions invokes these functions synchronously and handles their errors (Retry/Catch); a dead-letter queue only receives failed asynchronous invocations.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and public image hosts; a VPC would add a NAT gateway and no isolation (the downloader refuses private addresses itself).
-  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Map state's MaxConcurrency (1-40) and the API's throttling; reserving it would take capacity from the account pool and fail on accounts with a low quota.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Distributed Map's concurrency (state_machine.map_max_concurrency) and the API's throttling; reserving it would take capacity from the account pool and fail on accounts with a low quota.
   #checkov:skip=CKV_AWS_272:The package is zipped from source by archive_file at plan time, so there is no signed artifact for a code-signing configuration to verify.
   #checkov:skip=CKV_AWS_173:The environment holds only bucket/table names, prefixes and limits, no secrets; Lambda encrypts it at rest with its AWS managed key.
   for_each = local.functions

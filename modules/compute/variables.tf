@@ -25,7 +25,7 @@ variable "package_output_path" {
 }
 
 variable "bucket_name" {
-  description = "Bucket the download function writes images and failure reports to."
+  description = "Bucket of the images, each execution's working data (batches, results) and the reports."
   type        = string
 }
 
@@ -56,13 +56,52 @@ variable "image_key_prefix" {
 }
 
 variable "report_key_prefix" {
-  description = "Key prefix of the failure reports written by the download function and read back by the consolidate function."
+  description = "Key prefix of the reports the consolidate function writes (`<prefix><execution>.json`)."
   type        = string
   default     = "reports/"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.report_key_prefix))
     error_message = "report_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"reports/\")."
+  }
+}
+
+variable "run_key_prefix" {
+  description = "Key prefix of each execution's working data: its batches and manifest (written by the batch function), and each batch's result (written by the download function, read by the consolidate function)."
+  type        = string
+  default     = "runs/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.run_key_prefix))
+    error_message = "run_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"runs/\")."
+  }
+}
+
+variable "request_sources" {
+  description = "Where a request's resourcePathsFrom may point: the batch function may read s3://<bucket>/<prefix>* of each entry and nothing else. Empty refuses every reference."
+  type = list(object({
+    bucket = string
+    prefix = string
+  }))
+  default = []
+
+  validation {
+    condition = alltrue([
+      for source in var.request_sources :
+      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", source.bucket)) && (source.prefix == "" || endswith(source.prefix, "/"))
+    ])
+    error_message = "Each request_sources entry needs a bucket name and a prefix that is \"\" or ends with '/' (e.g. \"inputs/\")."
+  }
+}
+
+variable "max_concurrent_batches" {
+  description = "Download functions the Distributed Map runs at once, unless a request asks for fewer (maxConcurrentBatches); the batch function passes it on as the Map's MaxConcurrencyPath."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_concurrent_batches >= 1 && var.max_concurrent_batches <= 10000 && floor(var.max_concurrent_batches) == var.max_concurrent_batches
+    error_message = "max_concurrent_batches must be a whole number between 1 and 10000."
   }
 }
 
@@ -98,7 +137,7 @@ variable "functions" {
   description = "Memory (MB) and timeout (seconds) of each function; the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
   type = object({
     batch = optional(object({
-      memory_size = optional(number, 256)
+      memory_size = optional(number, 1024)
       timeout     = optional(number, 60)
     }), {})
     download = optional(object({
@@ -107,7 +146,7 @@ variable "functions" {
       ephemeral_storage_mb = optional(number)
     }), {})
     consolidate = optional(object({
-      memory_size = optional(number, 256)
+      memory_size = optional(number, 512)
       timeout     = optional(number, 120)
     }), {})
   })
@@ -154,7 +193,7 @@ variable "limits" {
   description = "Limits the batch and consolidate functions enforce on each request."
   type = object({
     max_lambda_concur       = optional(number, 50)
-    max_paths_per_execution = optional(number, 10000)
+    max_paths_per_execution = optional(number, 1000000)
     default_batch_size      = optional(number, 100)
     max_listed_failures     = optional(number, 50)
   })

@@ -11,9 +11,16 @@ locals {
 
   function_arns = [var.function_arns.batch, var.function_arns.download, var.function_arns.consolidate]
 
+  # The Distributed Map's children are executions of this state machine, named <state machine>/<map run>:<id>.
+  child_execution_arns = "${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}/*"
+  map_results_prefix   = "${var.run_key_prefix}map-results"
+
   # A Task waits a little longer than its Lambda function may run, so the function's own timeout error
   # (which the template can tell apart) arrives first.
   task_timeout_margin_seconds = 15
+
+  # Longest run of an Express workflow, so of an EXPRESS child of the Distributed Map.
+  express_max_seconds = 300
 }
 
 ################################################################################
@@ -70,6 +77,41 @@ data "aws_iam_policy_document" "state_machine" {
     sid       = "InvokePipelineFunctions"
     actions   = ["lambda:InvokeFunction"]
     resources = concat(local.function_arns, [for arn in local.function_arns : "${arn}:*"])
+  }
+
+  # What a Distributed Map needs: run its child executions, read the manifest of batches, write its results.
+  statement {
+    sid       = "StartChildExecutions"
+    actions   = ["states:StartExecution"]
+    resources = [local.state_machine_arn]
+  }
+
+  statement {
+    sid       = "ManageChildExecutions"
+    actions   = ["states:DescribeExecution", "states:StopExecution"]
+    resources = [local.child_execution_arns]
+  }
+
+  statement {
+    sid       = "ReadBatchManifest"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.run_key_prefix}*/manifest.json"]
+  }
+
+  statement {
+    sid       = "WriteMapResults"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+    resources = ["${var.bucket_arn}/${local.map_results_prefix}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.storage_kms_key_arn == null ? [] : [var.storage_kms_key_arn]
+
+    content {
+      sid       = "UseStorageKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -136,7 +178,8 @@ resource "aws_sfn_state_machine" "this" {
     topic_arn                   = var.topic_arn
     bucket_name                 = var.bucket_name
     table_name                  = var.table_name
-    map_max_concurrency         = var.map_max_concurrency
+    map_execution_type          = var.map_execution_type
+    map_results_prefix          = local.map_results_prefix
     batch_timeout_seconds       = var.function_timeouts.batch + local.task_timeout_margin_seconds
     download_timeout_seconds    = var.function_timeouts.download + local.task_timeout_margin_seconds
     consolidate_timeout_seconds = var.function_timeouts.consolidate + local.task_timeout_margin_seconds
@@ -154,6 +197,13 @@ resource "aws_sfn_state_machine" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.map_execution_type != "EXPRESS" || var.function_timeouts.download + local.task_timeout_margin_seconds <= local.express_max_seconds
+      error_message = "An EXPRESS child execution runs at most ${local.express_max_seconds} seconds, but a batch may take the download function's timeout (${var.function_timeouts.download} s) plus ${local.task_timeout_margin_seconds} s: lower lambda.download.timeout to ${local.express_max_seconds - local.task_timeout_margin_seconds} or use STANDARD children."
+    }
+  }
 
   # Step Functions checks at creation that the role may deliver logs and invoke the functions.
   depends_on = [aws_iam_role_policy.state_machine]

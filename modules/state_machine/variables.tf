@@ -55,8 +55,30 @@ variable "topic_kms_key_arn" {
 }
 
 variable "bucket_name" {
-  description = "Bucket of the images, echoed in the execution output."
+  description = "Bucket of the images and of each execution's working data (the Distributed Map reads its manifest of batches there and writes its results there); echoed in the execution output."
   type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of that bucket, for the role's Distributed Map permissions."
+  type        = string
+}
+
+variable "run_key_prefix" {
+  description = "Key prefix of each execution's working data: the role may read `<prefix>*/manifest.json` and write the Map's results under `<prefix>map-results/`."
+  type        = string
+  default     = "runs/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.run_key_prefix))
+    error_message = "run_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"runs/\")."
+  }
+}
+
+variable "storage_kms_key_arn" {
+  description = "Customer managed KMS key of the bucket, or null for SSE-S3; when set, the role may use it to read the manifest and write the Map's results."
+  type        = string
+  default     = null
 }
 
 variable "table_name" {
@@ -64,14 +86,14 @@ variable "table_name" {
   type        = string
 }
 
-variable "map_max_concurrency" {
-  description = "How many download Lambdas the Map state runs at once (inline Map: at most 40)."
-  type        = number
-  default     = 10
+variable "map_execution_type" {
+  description = "Workflow type of the Distributed Map's child executions, one per batch: STANDARD (billed per state transition, each child's history kept 90 days) or EXPRESS (billed per request and GB-second, at most 5 minutes per batch). The local run always runs STANDARD children."
+  type        = string
+  default     = "STANDARD"
 
   validation {
-    condition     = var.map_max_concurrency >= 1 && var.map_max_concurrency <= 40 && floor(var.map_max_concurrency) == var.map_max_concurrency
-    error_message = "map_max_concurrency must be a whole number between 1 and 40."
+    condition     = contains(["STANDARD", "EXPRESS"], var.map_execution_type)
+    error_message = "map_execution_type must be STANDARD or EXPRESS."
   }
 }
 

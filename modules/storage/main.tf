@@ -123,6 +123,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "images" {
   }
 
   rule {
+    id     = "expire-run-data"
+    status = "Enabled"
+
+    filter {
+      prefix = var.run_key_prefix
+    }
+
+    expiration {
+      days = var.run_expiration_days
+    }
+  }
+
+  rule {
     id     = "housekeeping"
     status = "Enabled"
 

@@ -54,6 +54,28 @@ variable "image_key_prefix" {
   }
 }
 
+variable "run_key_prefix" {
+  description = "Key prefix of each execution's working data (batches, manifest, batch results, the Distributed Map's results); it expires after run_expiration_days."
+  type        = string
+  default     = "runs/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.run_key_prefix))
+    error_message = "run_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"runs/\")."
+  }
+}
+
+variable "run_expiration_days" {
+  description = "Days after which an execution's working data under run_key_prefix is deleted (the reports and images stay). An execution must end within this time."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.run_expiration_days >= 1 && floor(var.run_expiration_days) == var.run_expiration_days
+    error_message = "run_expiration_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "glacier_ir_transition_days" {
   description = "Days after upload at which images move to S3 Glacier Instant Retrieval (millisecond reads, lower storage price, 90-day minimum billing)."
   type        = number
