@@ -37,7 +37,7 @@ locals {
     }
   }
 
-  # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/*, .../results/*.
+  # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
   batch_objects  = "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
   result_objects = "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
 
