@@ -29,13 +29,11 @@ from local_runner.emulator import InvocationLog, _dispatcher, load_handlers, mer
 from local_runner.packaging import build_lambda_zip
 from tests.support.image_server import ImageServer
 from tests.terraform import moto_shims
-from tests.terraform.conftest import TIER_TIMES
 from tests.terraform.deployed import applied_functions, resources_of_type
 from tests.terraform.support import (
     copy_module_tree,
     error_summary,
     moto_provider_override,
-    providers_mode,
     run_terraform,
     terraform_binary,
     terraform_env,
@@ -89,7 +87,6 @@ class Workspace:
 def workspace(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Workspace]:
-    started = time.monotonic()
     binary = terraform_binary()
     if binary is None:
         unavailable("no terraform binary on PATH: the terraform tier (init/validate/plan/apply) did not run")
@@ -101,7 +98,6 @@ def workspace(
             f"terraform init cannot install the providers: {error_summary(init.stdout + init.stderr)}"
         )
     yield space
-    TIER_TIMES[providers_mode()] = time.monotonic() - started
 
 
 @pytest.mark.parametrize("module", MODULE_DIRS)
