@@ -296,7 +296,11 @@ def test_without_the_api_the_plan_has_no_api_resource(workspace: Workspace, moto
 
 def test_create_false_plans_nothing(workspace: Workspace, moto_server: Moto) -> None:
     root = caller_root(workspace, moto_server, "disabled-caller", '  name   = "disabled"\n  create = false\n')
-    assert planned_types(planned_changes(workspace, root)) == set()
+    workspace.must("init", "-backend=false", "-input=false", cwd=root)
+    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=root)
+    # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
 
 
 # --- the applied state machine, executed --------------------------------------------------------------
