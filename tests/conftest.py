@@ -43,9 +43,7 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 IMAGES_BUCKET = "images-bucket"
 IMAGES_TABLE = "images"
 # Retries as in production, only faster.
-FAST_RETRIES = RetryPolicy(
-    attempts=3, backoff_factor=0.02, backoff_cap_seconds=0.1, jitter_seconds=0.02, max_seconds_per_url=10
-)
+FAST_RETRIES = RetryPolicy(attempts=3, backoff_factor=0.02, backoff_cap_seconds=0.1, jitter_seconds=0.02)
 
 
 class _RawBody(io.BytesIO):
@@ -77,6 +75,7 @@ class AwsWorld:
             "read_timeout_seconds": 0.5,
             "max_image_bytes": 64 * 1024,
             "time_budget_margin_seconds": 1.0,
+            "image_time_limit_seconds": 10.0,
         }
         return DownloadSettings(**{**values, **overrides})
 

@@ -28,6 +28,8 @@ from tests.support.image_server import (
     reset_mid_body,
     sequence,
     slow_body,
+    trickle,
+    trickle_headers,
     unresponsive_port,
 )
 
@@ -275,3 +277,74 @@ def test_a_result_that_cannot_be_written_fails_the_batch_so_it_is_reported_as_cr
     assert aws.image_keys(prefix="runs/") == set()
     assert healthy in aws.records()
     assert missing not in aws.records()
+
+
+# --- the wall-clock limit per image: a server cannot hold a batch, whatever it does -------------------
+
+IMAGE_LIMIT = 1.5
+# Past the limit: the stopwatch's own slack and the healthy neighbours' time, never a second limit.
+LIMIT_SLACK = 1.5
+
+
+def run_with_image_limit(aws: AwsWorld, urls: list[str]) -> tuple[float, dict[str, dict]]:
+    started = time.monotonic()
+    _, failures = run_batch(aws, urls, settings=aws.settings(image_time_limit_seconds=IMAGE_LIMIT))
+    return time.monotonic() - started, failures
+
+
+@pytest.mark.timeout(60)
+def test_a_server_trickling_one_byte_a_second_fails_that_url_alone_at_the_image_limit(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy = [image_server.add_image(f"ok/{index}.gif") for index in range(10)]
+    slow = image_server.add("trickle.gif", trickle(GIF, declared=60_000, first=10, every=1.0))
+
+    elapsed, failures = run_with_image_limit(aws, [*healthy, slow])
+
+    assert list(failures) == [slow]
+    assert failures[slow]["kind"] == "timed_out"
+    assert failures[slow]["reason"] == f"timed out: not complete within {IMAGE_LIMIT:g} s"
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_headers_trickling_in_fail_at_the_image_limit(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, stalled = with_healthy(image_server, "stalled.gif", trickle_headers(every=0.2))
+
+    elapsed, failures = run_with_image_limit(aws, [healthy, stalled])
+
+    assert list(failures) == [stalled]
+    assert failures[stalled]["kind"] == "timed_out"
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_slow_redirects_fail_at_the_image_limit_not_after_every_hop(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    loop = Route(status=302, body=b"", headers={"Location": "/loop.gif"}, delay=0.4)
+    healthy, looping = with_healthy(image_server, "loop.gif", loop)
+
+    elapsed, failures = run_with_image_limit(aws, [healthy, looping])
+
+    assert failures[looping]["kind"] == "timed_out"
+    assert image_server.hits("loop.gif") <= IMAGE_LIMIT / 0.4 + 1
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_the_batch_budget_still_cuts_an_image_whose_own_limit_is_later(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    slowly = trickle(GIF, declared=60_000, first=10, every=0.2)
+    healthy, slow = with_healthy(image_server, "trickle.gif", slowly)
+    settings = aws.settings(image_time_limit_seconds=60, time_budget_margin_seconds=1.0)
+    request = BatchRequest(0, "budget", None, image_server.base_url, ("healthy.gif", "trickle.gif"), 2)
+    started = time.monotonic()
+
+    result = download_batch(request, settings, Deadline.after(3.0), policy=FAST_RETRIES)
+
+    assert time.monotonic() - started < 3.0
+    failures = aws.assert_accounted_for([healthy, slow], result)
+    assert failures[slow]["kind"] == "time_budget"
+    assert failures[slow]["reason"] == "interrupted: time budget"

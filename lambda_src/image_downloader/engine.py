@@ -47,12 +47,21 @@ from urllib3.util.retry import Retry
 from image_downloader.content import SNIFF_BYTES, NotAnImage, check_declared_type, identify
 from image_downloader.netguard import Blocked, check_url, guarded_pool_manager
 from image_downloader.settings import DownloadSettings
+from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget, watched_pool_classes
 
 if TYPE_CHECKING:  # urllib3 1.26 has only HTTPResponse; 2.x types responses as BaseHTTPResponse
     from urllib3 import BaseHTTPResponse
 
 FailureKind = Literal[
-    "http_status", "timeout", "connection", "too_large", "not_image", "blocked", "storage", "time_budget"
+    "http_status",
+    "timeout",
+    "timed_out",
+    "connection",
+    "too_large",
+    "not_image",
+    "blocked",
+    "storage",
+    "time_budget",
 ]
 
 SPOOL_MEMORY_BYTES = 256 * 1024
@@ -76,26 +85,6 @@ class RetryPolicy:
     backoff_factor: float = 0.5
     backoff_cap_seconds: float = 10.0
     jitter_seconds: float = 0.5
-    max_seconds_per_url: float = 120.0
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When the Lambda is stopped, on the ``time.monotonic()`` clock (``math.inf`` when unknown)."""
-
-    at: float = math.inf
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    @classmethod
-    def from_context(cls, context: object) -> Deadline:
-        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-        return cls() if remaining_ms is None else cls.after(remaining_ms() / 1000)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
 
 @dataclass
@@ -266,25 +255,29 @@ class _Downloader:
     ) -> None:
         self.settings = settings
         self.policy = policy
-        margin = settings.time_budget_margin_seconds
-        self.start_before = deadline.at - margin
-        # Work in flight is cut off halfway through the margin, leaving the rest to write the report.
-        self.stop_at = deadline.at - margin / 2
+        self.budget = TimeBudget.within(deadline, settings.time_budget_margin_seconds)
+        self.image_limit = ImageTimeLimit(settings.image_time_limit_seconds)
         self.http = guarded_pool_manager(settings, maxsize=pool, block=True)
+        self.http.pool_classes_by_scheme = watched_pool_classes(self.http.pool_classes_by_scheme)
 
     def close(self) -> None:
         self.http.clear()
 
     def process(self, url: str, sink: Sink) -> Failure | int:
         """Download and store one URL; the stored size, or the failure. Never raises."""
-        if time.monotonic() >= self.start_before:
+        if time.monotonic() >= self.budget.start_before:
             return Failure(url, "time_budget", NOT_ATTEMPTED)
-        try:
-            image = self.download(url)
-        except DownloadFailed as failed:
-            return self._failure(url, failed)
-        except Exception as error:  # a bug must not lose the URL
-            return Failure(url, "connection", f"unexpected error: {error!r}")
+        stopwatch = self.image_limit.start(self.budget)
+        with stopwatch.running():
+            try:
+                image = self.download(url, stopwatch)
+            except DownloadFailed as failed:
+                return self._failure(url, failed, stopwatch)
+            except Exception as error:  # a bug must not lose the URL
+                return Failure(url, "connection", f"unexpected error: {error!r}")
+        if stopwatch.expired:  # a body cut short by the stopwatch may look complete: never store it
+            image.body.close()
+            return self._out_of_time(url, stopwatch)
         try:
             sink.store(image)
         except StorageError as error:
@@ -295,18 +288,24 @@ class _Downloader:
             image.body.close()
         return image.size
 
-    def _failure(self, url: str, failed: DownloadFailed) -> Failure:
-        if failed.kind in ("timeout", "connection") and time.monotonic() >= self.stop_at:
-            return Failure(url, "time_budget", INTERRUPTED)
+    def _failure(self, url: str, failed: DownloadFailed, stopwatch: Stopwatch) -> Failure:
+        if stopwatch.expired or (
+            failed.kind in ("timeout", "connection", "timed_out") and stopwatch.passed()
+        ):
+            return self._out_of_time(url, stopwatch)
         return Failure(url, failed.kind, failed.reason, failed.status)
 
-    def download(self, url: str) -> DownloadedImage:
-        give_up_at = min(time.monotonic() + self.policy.max_seconds_per_url, self.stop_at)
-        retry = self._new_retry(give_up_at)
+    def _out_of_time(self, url: str, stopwatch: Stopwatch) -> Failure:
+        if stopwatch.cut_by_budget:
+            return Failure(url, "time_budget", INTERRUPTED)
+        return Failure(url, "timed_out", f"timed out: not complete within {self.image_limit.seconds:g} s")
+
+    def download(self, url: str, stopwatch: Stopwatch) -> DownloadedImage:
+        retry = self._new_retry(stopwatch.deadline)
         while True:
-            response, final_url = self._open(url, retry)
+            response, final_url = self._open(url, retry, stopwatch)
             try:
-                return self._read_image(response, url, final_url, give_up_at)
+                return self._read_image(response, url, final_url, stopwatch)
             except (ReadTimeoutError, ProtocolError, SSLError) as error:
                 retry = self._retry_body(response.retries or retry, url, final_url, error)
             finally:
@@ -341,11 +340,11 @@ class _Downloader:
         new.sleep()
         return new  # type: ignore[return-value]
 
-    def _open(self, url: str, retry: BoundedRetry) -> tuple[BaseHTTPResponse, str]:
+    def _open(self, url: str, retry: BoundedRetry, stopwatch: Stopwatch) -> tuple[BaseHTTPResponse, str]:
         """GET ``url``, following redirects one checked hop at a time, up to a 200 response."""
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            response = self._request(url, current, retry)
+            response = self._request(url, current, retry, stopwatch)
             location = response.get_redirect_location()
             if not location:
                 if response.status != HTTPStatus.OK:
@@ -357,7 +356,7 @@ class _Downloader:
             current = urljoin(current, location)
         raise DownloadFailed("http_status", f"more than {MAX_REDIRECTS} redirects: {url}", response.status)
 
-    def _request(self, url: str, current: str, retry: BoundedRetry) -> BaseHTTPResponse:
+    def _request(self, url: str, current: str, retry: BoundedRetry, stopwatch: Stopwatch) -> BaseHTTPResponse:
         try:
             check_url(current, self.settings)
             return self.http.request(
@@ -367,7 +366,7 @@ class _Downloader:
                 retries=retry,
                 redirect=False,
                 preload_content=False,
-                timeout=self._timeout(),
+                timeout=self._timeout(stopwatch),
                 enforce_content_length=True,
             )
         except Blocked as blocked:
@@ -378,15 +377,15 @@ class _Downloader:
         except (HTTPError, OSError) as error:
             raise _transport_failure(url, error) from error
 
-    def _timeout(self) -> Timeout:
-        left = max(0.001, self.stop_at - time.monotonic())
+    def _timeout(self, stopwatch: Stopwatch) -> Timeout:
+        left = max(0.001, stopwatch.remaining())
         return Timeout(
             connect=min(self.settings.connect_timeout_seconds, left),
             read=min(self.settings.read_timeout_seconds, left),
         )
 
     def _read_image(
-        self, response: BaseHTTPResponse, url: str, final_url: str, give_up_at: float
+        self, response: BaseHTTPResponse, url: str, final_url: str, stopwatch: Stopwatch
     ) -> DownloadedImage:
         limit = self.settings.max_image_bytes
         declared = _content_length(response)
@@ -394,13 +393,15 @@ class _Downloader:
             _discard(response)
             raise DownloadFailed("too_large", f"too large: {declared} bytes (limit {limit}): {url}")
         try:
-            promised = check_declared_type(response.headers.get("Content-Type"))
+            promised = check_declared_type(
+                response.headers.get("Content-Type"), self.settings.allowed_content_types
+            )
         except NotAnImage as error:
             _discard(response)
             raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - handed to the caller
         try:
-            size, digest, content_type = self._spool(response, spool, promised, url, give_up_at)
+            size, digest, content_type = self._spool(response, spool, promised, url, stopwatch)
             if declared is not None and size != declared:
                 raise ProtocolError(f"body ended after {size} of {declared} bytes")
         except BaseException:
@@ -411,7 +412,12 @@ class _Downloader:
         return DownloadedImage(url, final_url, spool, size, digest, content_type)
 
     def _spool(
-        self, response: BaseHTTPResponse, spool: IO[bytes], promised: str | None, url: str, give_up_at: float
+        self,
+        response: BaseHTTPResponse,
+        spool: IO[bytes],
+        promised: str | None,
+        url: str,
+        stopwatch: Stopwatch,
     ) -> tuple[int, bytes, str]:
         limit = self.settings.max_image_bytes
         digest = hashlib.sha256()
@@ -425,13 +431,13 @@ class _Downloader:
             if content_type is None:
                 head += chunk[: SNIFF_BYTES - len(head)]
                 if len(head) >= SNIFF_BYTES:
-                    content_type = _identify(head, promised, url)
+                    content_type = _identify(head, promised, url, self.settings.allowed_content_types)
             digest.update(chunk)
             _write(spool, chunk, url)
-            if time.monotonic() > give_up_at:
-                raise DownloadFailed("timeout", f"timed out: still downloading after the time limit: {url}")
+            if stopwatch.passed():
+                raise DownloadFailed("timed_out", "timed out while reading the body")
         if content_type is None:
-            content_type = _identify(head, promised, url)
+            content_type = _identify(head, promised, url, self.settings.allowed_content_types)
         return size, digest.digest(), content_type
 
 
@@ -451,9 +457,9 @@ def _write(spool: IO[bytes], chunk: bytes, url: str) -> None:
         ) from error
 
 
-def _identify(head: bytes, promised: str | None, url: str) -> str:
+def _identify(head: bytes, promised: str | None, url: str, allowed: frozenset[str]) -> str:
     try:
-        return identify(head, promised)
+        return identify(head, promised, allowed)
     except NotAnImage as error:
         raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
 

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from image_downloader.content import DEFAULT_ALLOWED_FORMATS, FORMATS
 from image_downloader.errors import ConfigurationError
 
 BATCH_ENV = (
@@ -32,6 +33,8 @@ DOWNLOAD_ENV = (
     "CONNECT_TIMEOUT_SECONDS",
     "READ_TIMEOUT_SECONDS",
     "TIME_BUDGET_MARGIN_SECONDS",
+    "IMAGE_TIME_LIMIT_SECONDS",
+    "ALLOWED_CONTENT_TYPES",
 )
 CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "RUN_KEY_PREFIX", "MAX_LISTED_FAILURES")
 
@@ -71,6 +74,8 @@ class DownloadSettings:
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
     time_budget_margin_seconds: float = 20.0
+    image_time_limit_seconds: float = 60.0
+    allowed_content_types: frozenset[str] = DEFAULT_ALLOWED_FORMATS
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,18 @@ class _Env:
             raise ConfigurationError(f"environment variable {name} must be 'true' or 'false', got {value!r}")
         return lowered == "true"
 
+    def choices(self, name: str, known: tuple[str, ...], default: frozenset[str]) -> frozenset[str]:
+        value = self._raw(name)
+        if value is None:
+            return default
+        chosen = frozenset(item.strip().lower() for item in value.split(",") if item.strip())
+        unknown = sorted(chosen - set(known))
+        if unknown or not chosen:
+            raise ConfigurationError(
+                f"environment variable {name} must list some of {', '.join(known)}, got {value!r}"
+            )
+        return chosen
+
     def host_set(self, name: str) -> frozenset[str]:
         return frozenset(host.lower() for host in self.items(name))
 
@@ -177,6 +194,8 @@ def download_settings_from_env(environ: Mapping[str, str] | None = None) -> Down
         time_budget_margin_seconds=env.seconds(
             "TIME_BUDGET_MARGIN_SECONDS", defaults.time_budget_margin_seconds
         ),
+        image_time_limit_seconds=env.seconds("IMAGE_TIME_LIMIT_SECONDS", defaults.image_time_limit_seconds),
+        allowed_content_types=env.choices("ALLOWED_CONTENT_TYPES", FORMATS, defaults.allowed_content_types),
     )
 
 

@@ -28,6 +28,8 @@ locals {
       CONNECT_TIMEOUT_SECONDS    = tostring(var.downloader.connect_timeout_seconds)
       READ_TIMEOUT_SECONDS       = tostring(var.downloader.read_timeout_seconds)
       TIME_BUDGET_MARGIN_SECONDS = tostring(var.downloader.time_budget_margin_seconds)
+      IMAGE_TIME_LIMIT_SECONDS   = tostring(var.downloader.image_time_limit_seconds)
+      ALLOWED_CONTENT_TYPES      = join(",", var.downloader.allowed_content_types)
     }
     consolidate = {
       BUCKET_NAME         = var.bucket_name

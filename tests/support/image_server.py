@@ -2,7 +2,8 @@
 
 Routes are registered per path; an unregistered path answers 404. A route may instead be a function that
 writes the whole response itself (for faults such as a connection reset mid-body); the factories below
-(``sequence``, ``reset_mid_body``, ``slow_body``, ``chunked``) build the usual ones, and
+(``sequence``, ``reset_mid_body``, ``slow_body``, ``trickle``, ``trickle_headers``, ``chunked``) build
+the usual ones, and
 ``unresponsive_port`` gives a port whose connections never complete (a connect timeout).
 """
 
@@ -196,6 +197,38 @@ def slow_body(body: bytes, first: int, pause: float, content_type: str = "image/
         handler.close_connection = True
         with contextlib.suppress(OSError):
             handler.wfile.write(body[first:])
+
+    return handle
+
+
+def trickle(
+    body: bytes, declared: int, first: int, every: float = 1.0, content_type: str = "image/gif"
+) -> RawHandler:
+    """Promise ``declared`` bytes, send the headers and ``first`` bytes, then one byte every ``every``
+    seconds until the client goes away: each byte comes well within any read timeout."""
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        head = handler.head(Route(content_type=content_type), declared)  # type: ignore[attr-defined]
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.wfile.write(head + body[:first])
+            for index in range(first, declared):
+                time.sleep(every)
+                handler.wfile.write(body[index : index + 1] or b"\x00")
+
+    return handle
+
+
+def trickle_headers(every: float = 0.2) -> RawHandler:
+    """Send a status line, then one byte of an endless header every ``every`` seconds."""
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while True:
+                time.sleep(every)
+                handler.wfile.write(b"a")
 
     return handle
 
