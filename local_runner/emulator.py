@@ -130,6 +130,7 @@ class DeploymentConfig:
                     "MAX_PATHS_PER_EXECUTION": str(self.max_paths_per_execution),
                     "DEFAULT_BATCH_SIZE": str(self.default_batch_size),
                     "MAX_CONCURRENT_BATCHES": str(self.map_max_concurrency),
+                    "IMAGE_KEY_PREFIX": self.image_key_prefix,
                 },
                 self.batch_memory_mb,
             ),

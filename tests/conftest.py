@@ -17,8 +17,9 @@ from moto import mock_aws
 from moto.core.models import botocore_stubber
 
 from image_downloader.engine import RetryPolicy
+from image_downloader.keys import image_key
 from image_downloader.settings import DownloadSettings
-from image_downloader.storage import AwsClients, aws_clients, image_key
+from image_downloader.storage import AwsClients, aws_clients
 from tests.support.image_server import ImageServer
 
 

@@ -53,7 +53,7 @@ def test_downloads_every_image_to_a_folder(image_server: ImageServer, tmp_path: 
     assert done.stdout.startswith(f"4 images downloaded to {out} in ")
     host = image_server.base_url.removeprefix("http://").rstrip("/")
     for path in paths:
-        assert (out / host / path).read_bytes() == flag_gif(path)
+        assert (out / "http" / host / path).read_bytes() == flag_gif(path)
 
 
 def test_discards_without_out_and_fails_when_an_image_failed(

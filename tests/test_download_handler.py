@@ -85,7 +85,7 @@ def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
         "resultKey": "runs/exec-1/results/00000.json",
     }
     assert lambda_env.report(result["resultKey"])["failures"] == []
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    host = "http/" + image_server.base_url.removeprefix("http://").rstrip("/")
     records = lambda_env.records()
     for path, body in bodies.items():
         url = image_server.url(path)
@@ -117,7 +117,7 @@ def test_same_basename_in_two_folders_keeps_both(image_server: ImageServer, lamb
     result = handler(event(lambda_env, image_server, paths), LAMBDA_CONTEXT)
 
     assert result["succeeded"] == 2
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    host = "http/" + image_server.base_url.removeprefix("http://").rstrip("/")
     assert lambda_env.image_keys() == {f"images/{host}/a/x.gif", f"images/{host}/b/x.gif"}
     first, second = (
         lambda_env.s3.get_object(Bucket=lambda_env.bucket, Key=key) for key in sorted(lambda_env.image_keys())
@@ -133,7 +133,7 @@ def test_query_strings_are_kept_in_the_key(image_server: ImageServer, lambda_env
     )
 
     assert result["succeeded"] == 2
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    host = "http/" + image_server.base_url.removeprefix("http://").rstrip("/")
     assert lambda_env.image_keys() == {
         f"images/{host}/img.gif?size=small",
         f"images/{host}/img.gif?size=large",

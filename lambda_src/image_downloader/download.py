@@ -23,9 +23,11 @@ from pathlib import Path
 
 from image_downloader.engine import BatchOutcome, Deadline, RetryPolicy, Sink, download_all
 from image_downloader.errors import InvalidInput
+from image_downloader.redact import redact
 from image_downloader.runs import RunLayout, get_json, put_json
 from image_downloader.settings import DownloadSettings, download_settings_from_env
 from image_downloader.storage import AwsClients, DiscardSink, FolderSink, S3DynamoSink, clients_for
+from image_downloader.urls import UrlProblem, canonical_url
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,12 @@ class BatchRequest:
 
 
 def resource_url(base_url: str, path: str) -> str:
-    """``("https://h/base", "a/x.gif")`` and ``("https://h/base/", "/a/x.gif")`` -> ``https://h/base/a/x.gif``."""
-    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+    """The canonical URL of ``path`` under ``base_url`` (``urls.py``): ``("https://H/base", "a/./x.gif")``
+    -> ``https://h/base/a/x.gif``. The batch step has checked both; a bad one here is a bad event."""
+    try:
+        return canonical_url(base_url, path)
+    except UrlProblem as problem:
+        raise InvalidInput(f"{redact(path)!r} under {redact(base_url)!r}: {problem}") from None
 
 
 def handler(event: dict, context: object) -> dict:

@@ -21,6 +21,7 @@ BATCH_ENV = (
     "MAX_PATHS_PER_EXECUTION",
     "DEFAULT_BATCH_SIZE",
     "MAX_CONCURRENT_BATCHES",
+    "IMAGE_KEY_PREFIX",
 )
 DOWNLOAD_ENV = (
     "BUCKET_NAME",
@@ -60,6 +61,7 @@ class BatchSettings:
     max_paths_per_execution: int = 1_000_000
     default_batch_size: int = 100
     max_concurrent_batches: int = 10
+    image_key_prefix: str = "images/"
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def batch_settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSe
         max_paths_per_execution=env.integer("MAX_PATHS_PER_EXECUTION", defaults.max_paths_per_execution),
         default_batch_size=env.integer("DEFAULT_BATCH_SIZE", defaults.default_batch_size),
         max_concurrent_batches=env.integer("MAX_CONCURRENT_BATCHES", defaults.max_concurrent_batches),
+        image_key_prefix=env.text("IMAGE_KEY_PREFIX", defaults.image_key_prefix),
     )
 
 

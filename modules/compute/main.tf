@@ -16,6 +16,7 @@ locals {
       MAX_PATHS_PER_EXECUTION = tostring(var.limits.max_paths_per_execution)
       DEFAULT_BATCH_SIZE      = tostring(var.limits.default_batch_size)
       MAX_CONCURRENT_BATCHES  = tostring(var.max_concurrent_batches)
+      IMAGE_KEY_PREFIX        = var.image_key_prefix
     }
     download = {
       BUCKET_NAME                = var.bucket_name
