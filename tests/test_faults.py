@@ -7,6 +7,8 @@ which must be stored whatever happens to its neighbours.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -348,3 +350,50 @@ def test_the_batch_budget_still_cuts_an_image_whose_own_limit_is_later(
     failures = aws.assert_accounted_for([healthy, slow], result)
     assert failures[slow]["kind"] == "time_budget"
     assert failures[slow]["reason"] == "interrupted: time budget"
+
+
+# --- Content-Encoding: asked for identity, decoded within the size limit when a server encodes anyway --
+
+
+def test_a_gzip_encoded_image_is_stored_decoded(image_server: ImageServer, aws: AwsWorld) -> None:
+    encoded = gzip.compress(GIF)
+    healthy, zipped = with_healthy(
+        image_server, "zipped.gif", Route(body=encoded, headers={"Content-Encoding": "gzip"})
+    )
+
+    _, failures = run_batch(aws, [healthy, zipped])
+
+    assert failures == {}
+    record = aws.records()[zipped]
+    assert record["sha256"] == hashlib.sha256(GIF).hexdigest()
+    assert aws.s3.get_object(Bucket=aws.bucket, Key=record["key"])["Body"].read() == GIF
+    assert image_server.hits("zipped.gif") == 1
+
+
+def test_a_gzip_bomb_is_refused_as_too_large_without_retries(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    bomb = gzip.compress(GIF[:-1] + b"\x00" * (50 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    healthy, zipped = with_healthy(
+        image_server, "bomb.gif", Route(body=bomb, headers={"Content-Encoding": "gzip"})
+    )
+
+    _, failures = run_batch(aws, [healthy, zipped])
+
+    assert failures[zipped]["kind"] == "too_large"
+    assert image_server.hits("bomb.gif") == 1
+
+
+def test_an_unsupported_or_broken_encoding_is_refused_without_retries(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    image_server.add_image("healthy.gif", GIF)
+    brotli = image_server.add("br.gif", Route(body=GIF, headers={"Content-Encoding": "br"}))
+    broken = image_server.add("broken.gif", Route(body=b"not gzip", headers={"Content-Encoding": "gzip"}))
+
+    _, failures = run_batch(aws, [image_server.url("healthy.gif"), brotli, broken])
+
+    assert failures[brotli]["reason"].startswith("not an image: unsupported Content-Encoding: br")
+    assert "gzip body does not decode" in failures[broken]["reason"]
+    assert image_server.hits("br.gif") == image_server.hits("broken.gif") == 1

@@ -33,7 +33,6 @@ from urllib.parse import urljoin
 from urllib3 import Timeout
 from urllib3.exceptions import (
     ConnectTimeoutError,
-    DecodeError,
     HTTPError,
     MaxRetryError,
     NewConnectionError,
@@ -45,6 +44,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from image_downloader.content import SNIFF_BYTES, NotAnImage, check_declared_type, identify
+from image_downloader.encoding import CHUNK_BYTES, EncodingError, content_codings, decoded
 from image_downloader.netguard import Blocked, check_url, guarded_pool_manager
 from image_downloader.settings import DownloadSettings
 from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget, watched_pool_classes
@@ -65,7 +65,6 @@ FailureKind = Literal[
 ]
 
 SPOOL_MEMORY_BYTES = 256 * 1024
-CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A small error body is read to keep the connection; a larger one costs a new connection instead.
@@ -366,6 +365,7 @@ class _Downloader:
                 retries=retry,
                 redirect=False,
                 preload_content=False,
+                decode_content=False,  # encoding.decoded does it, within the size limit
                 timeout=self._timeout(stopwatch),
                 enforce_content_length=True,
             )
@@ -402,7 +402,8 @@ class _Downloader:
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - handed to the caller
         try:
             size, digest, content_type = self._spool(response, spool, promised, url, stopwatch)
-            if declared is not None and size != declared:
+            encoded = bool(content_codings(response.headers.get("Content-Encoding")))
+            if declared is not None and size != declared and not encoded:
                 raise ProtocolError(f"body ended after {size} of {declared} bytes")
         except BaseException:
             spool.close()
@@ -442,10 +443,13 @@ class _Downloader:
 
 
 def _chunks(response: BaseHTTPResponse) -> Iterator[bytes]:
+    """The body, decoded here rather than by urllib3 so that decoding stays within the size limit."""
     try:
-        yield from response.stream(CHUNK_BYTES)
-    except DecodeError as error:
-        raise DownloadFailed("not_image", f"not an image: undecodable Content-Encoding ({error})") from error
+        yield from decoded(
+            response.stream(CHUNK_BYTES, decode_content=False), response.headers.get("Content-Encoding")
+        )
+    except EncodingError as error:
+        raise DownloadFailed("not_image", f"not an image: {error}") from error
 
 
 def _write(spool: IO[bytes], chunk: bytes, url: str) -> None:
