@@ -11,6 +11,7 @@ import pytest
 
 from image_downloader.download import handler
 from image_downloader.errors import ConfigurationError, InvalidInput
+from image_downloader.settings import download_settings_from_env
 from local_runner.sample_images import flag_gif
 from tests.conftest import AwsWorld
 from tests.support.image_server import ImageServer, Route
@@ -233,3 +234,13 @@ def test_a_missing_bucket_setting_is_a_configuration_error(
 
     with pytest.raises(ConfigurationError, match="BUCKET_NAME"):
         handler(item, LAMBDA_CONTEXT)
+        handler(event(image_server, ["a.gif"]), LAMBDA_CONTEXT)
+
+
+def test_the_content_type_allowlist_is_read_from_the_environment() -> None:
+    base = {"BUCKET_NAME": "b", "TABLE_NAME": "t"}
+    assert "image/svg+xml" not in download_settings_from_env(base).allowed_content_types
+    chosen = download_settings_from_env({**base, "ALLOWED_CONTENT_TYPES": "image/png, image/svg+xml"})
+    assert chosen.allowed_content_types == {"image/png", "image/svg+xml"}
+    with pytest.raises(ConfigurationError, match="ALLOWED_CONTENT_TYPES must list some of image/gif"):
+        download_settings_from_env({**base, "ALLOWED_CONTENT_TYPES": "text/html"})

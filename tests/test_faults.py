@@ -397,3 +397,38 @@ def test_an_unsupported_or_broken_encoding_is_refused_without_retries(
     assert failures[brotli]["reason"].startswith("not an image: unsupported Content-Encoding: br")
     assert "gzip body does not decode" in failures[broken]["reason"]
     assert image_server.hits("br.gif") == image_server.hits("broken.gif") == 1
+
+
+# --- content types: SVG (scripts) refused by default; stored as an attachment when allowed ------------
+
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+
+
+def test_svg_with_a_script_is_refused_by_default(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, svg = with_healthy(
+        image_server, "x.svg", Route(body=SVG_WITH_SCRIPT, content_type="image/svg+xml")
+    )
+
+    _, failures = run_batch(aws, [healthy, svg])
+
+    assert failures[svg]["kind"] == "not_image"
+    assert "image/svg+xml is not an allowed image type" in failures[svg]["reason"]
+
+
+def test_allowed_svg_is_stored_as_an_attachment_and_other_images_inline(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy, svg = with_healthy(
+        image_server, "x.svg", Route(body=SVG_WITH_SCRIPT, content_type="image/svg+xml")
+    )
+    settings = aws.settings(allowed_content_types=frozenset({"image/gif", "image/svg+xml"}))
+
+    _, failures = run_batch(aws, [healthy, svg], settings=settings)
+
+    assert failures == {}
+    records = aws.records()
+    stored_svg = aws.s3.get_object(Bucket=aws.bucket, Key=records[svg]["key"])
+    assert (stored_svg["ContentType"], stored_svg["ContentDisposition"]) == ("image/svg+xml", "attachment")
+    stored_gif = aws.s3.get_object(Bucket=aws.bucket, Key=records[healthy]["key"])
+    assert stored_gif["ContentType"] == "image/gif"
+    assert "ContentDisposition" not in stored_gif
