@@ -18,6 +18,7 @@ from moto.core.models import botocore_stubber
 
 from image_downloader.engine import RetryPolicy
 from image_downloader.keys import image_key
+from image_downloader.redact import redact
 from image_downloader.settings import DownloadSettings
 from image_downloader.storage import AwsClients, aws_clients
 from tests.support.image_server import ImageServer
@@ -116,9 +117,10 @@ class AwsWorld:
         """The invariant: every URL is stored in S3 and recorded in DynamoDB, or listed as failed with a
         reason in the batch's result object; never both, never neither. Returns the failures by URL."""
         listed = self.report(result["resultKey"])["failures"]
-        failures = {failure["url"]: failure for failure in listed}
+        failures = {failure["url"]: failure for failure in listed}  # reports show URLs redacted
         keys = self.image_keys()
         records = self.records()
+        failures = {url: failures[redact(url)] for url in urls if redact(url) in failures}
         for url in urls:
             key = image_key("images/", url)
             stored = key in keys

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import time
 from collections.abc import Callable
 
@@ -77,7 +78,7 @@ def test_connect_timeout(aws: AwsWorld) -> None:
     assert time.monotonic() - started < 5
     for url in stuck:
         assert failures[url]["kind"] == "timeout"
-        assert failures[url]["reason"] == f"timed out connecting: {url}"
+        assert failures[url]["reason"] == f"timed out connecting to 127.0.0.1:{port}"
 
 
 def test_slow_body_past_the_read_timeout(image_server: ImageServer, aws: AwsWorld) -> None:
@@ -86,7 +87,7 @@ def test_slow_body_past_the_read_timeout(image_server: ImageServer, aws: AwsWorl
     _, failures = run_batch(aws, [healthy, slow])
 
     assert failures[slow]["kind"] == "timeout"
-    assert failures[slow]["reason"] == f"timed out reading: {slow}"
+    assert failures[slow]["reason"] == f"timed out waiting for {slow.split('/')[2]} to send data"
     assert image_server.hits("slow.gif") == FAST_RETRIES.attempts
     assert list(failures) == [slow]
 
@@ -123,7 +124,7 @@ def test_429_is_retried_then_reported(image_server: ImageServer, aws: AwsWorld) 
 
     assert list(failures) == [always]
     assert failures[always]["status"] == 429
-    assert failures[always]["reason"] == f"Too many requests (HTTP 429) after 3 attempts: {always}"
+    assert failures[always]["reason"] == "429 Too Many Requests after 3 attempts"
     assert image_server.hits("always.gif") == FAST_RETRIES.attempts
 
 
@@ -137,7 +138,7 @@ def test_404_is_reported_as_could_not_find_and_not_retried(image_server: ImageSe
         "url": missing,
         "kind": "http_status",
         "status": 404,
-        "reason": f"Could not find: {missing}",
+        "reason": "404 Not Found",
     }
     assert image_server.hits("zz/zz.gif") == 1
 
@@ -163,7 +164,7 @@ def test_body_larger_than_the_limit_with_content_length(image_server: ImageServe
     _, failures = run_batch(aws, [healthy, big])
 
     assert failures[big]["kind"] == "too_large"
-    assert failures[big]["reason"] == f"too large: {len(BIG_GIF)} bytes (limit {64 * 1024}): {big}"
+    assert failures[big]["reason"] == f"too large: {len(BIG_GIF)} bytes (limit {64 * 1024})"
     assert image_server.hits("big.gif") == 1
 
 
@@ -176,7 +177,7 @@ def test_body_larger_than_the_limit_without_content_length(image_server: ImageSe
 
     assert list(failures) == [big]
     assert failures[big]["kind"] == "too_large"
-    assert failures[big]["reason"] == f"too large: more than {64 * 1024} bytes: {big}"
+    assert failures[big]["reason"] == f"too large: more than {64 * 1024} bytes"
 
 
 def test_wrong_content_type(image_server: ImageServer, aws: AwsWorld) -> None:
@@ -185,7 +186,7 @@ def test_wrong_content_type(image_server: ImageServer, aws: AwsWorld) -> None:
     _, failures = run_batch(aws, [healthy, page])
 
     assert failures[page]["kind"] == "not_image"
-    assert failures[page]["reason"] == f"not an image: Content-Type text/html is not an image type: {page}"
+    assert failures[page]["reason"] == "not an image: Content-Type text/html is not an image type"
 
 
 def test_non_image_bytes_under_an_image_type(image_server: ImageServer, aws: AwsWorld) -> None:
@@ -432,3 +433,26 @@ def test_allowed_svg_is_stored_as_an_attachment_and_other_images_inline(
     stored_gif = aws.s3.get_object(Bucket=aws.bucket, Key=records[healthy]["key"])
     assert stored_gif["ContentType"] == "image/gif"
     assert "ContentDisposition" not in stored_gif
+
+
+# --- secrets in URLs: masked in every reason and report ------------------------------------------------
+
+
+def test_query_values_and_tokens_are_masked_in_the_failure_report(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy = image_server.add_image("healthy.gif", GIF)
+    secret = image_server.url("private/zz.gif?token=s3cret&user=alice")
+    redirect = Route(
+        status=302, body=b"", headers={"Location": "ftp://bob:s3cret@evil.test/x.gif?sig=s3cret"}
+    )
+    bounced = image_server.add("bounce.gif", redirect)
+
+    result, failures = run_batch(aws, [healthy, secret, bounced])
+
+    assert (failures[secret]["kind"], failures[bounced]["kind"]) == ("http_status", "blocked")
+    report = json.dumps(aws.report(result["resultKey"]))
+    assert "s3cret" not in report
+    assert "alice" not in report
+    assert image_server.url("private/zz.gif?token=***&user=***") in report
+    assert "ftp://***@evil.test/x.gif?sig=***" in report

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Literal, Protocol
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from urllib3 import Timeout
 from urllib3.exceptions import (
@@ -46,6 +47,7 @@ from urllib3.util.retry import Retry
 from image_downloader.content import SNIFF_BYTES, NotAnImage, check_declared_type, identify
 from image_downloader.encoding import CHUNK_BYTES, EncodingError, content_codings, decoded
 from image_downloader.netguard import Blocked, check_url, guarded_pool_manager
+from image_downloader.redact import redact
 from image_downloader.settings import DownloadSettings
 from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget, watched_pool_classes
 
@@ -117,7 +119,13 @@ class Failure:
     status: int | None = None
 
     def to_json(self) -> dict:
-        return {"url": self.url, "kind": self.kind, "status": self.status, "reason": self.reason}
+        """The failure as reports and notifications show it, with secrets masked (``redact``)."""
+        return {
+            "url": redact(self.url),
+            "kind": self.kind,
+            "status": self.status,
+            "reason": redact(self.reason),
+        }
 
 
 @dataclass
@@ -280,9 +288,9 @@ class _Downloader:
         try:
             sink.store(image)
         except StorageError as error:
-            return Failure(url, "storage", f"could not store {url}: {error}")
+            return Failure(url, "storage", f"could not store: {error}")
         except Exception as error:
-            return Failure(url, "storage", f"could not store {url}: unexpected error: {error!r}")
+            return Failure(url, "storage", f"could not store: unexpected error: {error!r}")
         finally:
             image.body.close()
         return image.size
@@ -353,7 +361,7 @@ class _Downloader:
             _discard(response)
             retry = response.retries or retry  # type: ignore[assignment]
             current = urljoin(current, location)
-        raise DownloadFailed("http_status", f"more than {MAX_REDIRECTS} redirects: {url}", response.status)
+        raise DownloadFailed("http_status", f"more than {MAX_REDIRECTS} redirects", response.status)
 
     def _request(self, url: str, current: str, retry: BoundedRetry, stopwatch: Stopwatch) -> BaseHTTPResponse:
         try:
@@ -371,7 +379,7 @@ class _Downloader:
             )
         except Blocked as blocked:
             via = "" if current == url else f" (redirected to {current})"
-            raise DownloadFailed("blocked", f"blocked: {blocked}{via}: {url}") from blocked
+            raise DownloadFailed("blocked", f"blocked: {blocked}{via}") from blocked
         except MaxRetryError as error:
             raise _transport_failure(url, error.reason) from error
         except (HTTPError, OSError) as error:
@@ -391,14 +399,14 @@ class _Downloader:
         declared = _content_length(response)
         if declared is not None and declared > limit:
             _discard(response)
-            raise DownloadFailed("too_large", f"too large: {declared} bytes (limit {limit}): {url}")
+            raise DownloadFailed("too_large", f"too large: {declared} bytes (limit {limit})")
         try:
             promised = check_declared_type(
                 response.headers.get("Content-Type"), self.settings.allowed_content_types
             )
         except NotAnImage as error:
             _discard(response)
-            raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
+            raise DownloadFailed("not_image", f"not an image: {error}") from error
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - handed to the caller
         try:
             size, digest, content_type = self._spool(response, spool, promised, url, stopwatch)
@@ -428,7 +436,7 @@ class _Downloader:
         for chunk in _chunks(response):
             size += len(chunk)
             if size > limit:
-                raise DownloadFailed("too_large", f"too large: more than {limit} bytes: {url}")
+                raise DownloadFailed("too_large", f"too large: more than {limit} bytes")
             if content_type is None:
                 head += chunk[: SNIFF_BYTES - len(head)]
                 if len(head) >= SNIFF_BYTES:
@@ -457,7 +465,7 @@ def _write(spool: IO[bytes], chunk: bytes, url: str) -> None:
         spool.write(chunk)
     except OSError as error:  # e.g. /tmp full: the function's ephemeral storage is too small
         raise DownloadFailed(
-            "storage", f"could not buffer the body in {tempfile.gettempdir()}: {error}: {url}"
+            "storage", f"could not buffer the body in {tempfile.gettempdir()}: {error}"
         ) from error
 
 
@@ -465,7 +473,7 @@ def _identify(head: bytes, promised: str | None, url: str, allowed: frozenset[st
     try:
         return identify(head, promised, allowed)
     except NotAnImage as error:
-        raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
+        raise DownloadFailed("not_image", f"not an image: {error}") from error
 
 
 def _content_length(response: BaseHTTPResponse) -> int | None:
@@ -487,34 +495,36 @@ def _discard(response: BaseHTTPResponse) -> None:
 
 
 def _status_failure(url: str, response: BaseHTTPResponse) -> DownloadFailed:
+    """``404 Not Found``, ``503 Service Unavailable after 4 attempts``: the status says it all."""
     status = response.status
     tries = response.retries.attempts if isinstance(response.retries, BoundedRetry) else 1
     attempts = f" after {tries} attempts" if tries > 1 else ""
-    if status == HTTPStatus.NOT_FOUND:
-        reason = f"Could not find: {url}"
-    elif status == HTTPStatus.GONE:
-        reason = f"Gone (HTTP 410): {url}"
-    elif status in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED):
-        reason = f"Access denied (HTTP {status}): {url}"
-    elif status == HTTPStatus.TOO_MANY_REQUESTS:
-        reason = f"Too many requests (HTTP 429){attempts}: {url}"
-    elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        reason = f"Server error (HTTP {status}){attempts}: {url}"
-    else:
-        reason = f"Unexpected HTTP status {status}: {url}"
-    return DownloadFailed("http_status", reason, status)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "(unknown status)"
+    return DownloadFailed("http_status", f"{status} {phrase}{attempts}", status)
 
 
 def _transport_failure(url: str, error: object) -> DownloadFailed:
+    host = urlsplit(url).netloc
     # NewConnectionError subclasses ConnectTimeoutError in urllib3 1.26 and 2.x alike.
     if isinstance(error, ConnectTimeoutError) and not isinstance(error, NewConnectionError):
-        return DownloadFailed("timeout", f"timed out connecting: {url}")
+        return DownloadFailed("timeout", f"timed out connecting to {host}")
     if isinstance(error, ReadTimeoutError | TimeoutError):
-        return DownloadFailed("timeout", f"timed out reading: {url}")
-    return DownloadFailed("connection", f"connection failed: {_short(error)}: {url}")
+        return DownloadFailed("timeout", f"timed out waiting for {host} to send data")
+    text = _short(error)
+    if isinstance(error, NewConnectionError):  # netguard's own messages: DNS, refused, unreachable
+        return DownloadFailed("connection", text)
+    return DownloadFailed("connection", f"connection failed: {text}")
+
+
+_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\((?:host=)?[^)]*\):\s*")
 
 
 def _short(error: object) -> str:
-    """The innermost useful message of a urllib3 error chain."""
+    """The innermost useful message of a urllib3 error chain, without the connection's repr."""
     text = str(error)
-    return text.split(": ", 1)[-1] if text.startswith("<") else text
+    if text.startswith("<"):
+        text = text.split(": ", 1)[-1]
+    return _CONNECTION_REPR.sub("", text)

@@ -14,11 +14,9 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s'\"]*@")
 _QUERY_VALUE = re.compile(r"([?&;][^=&;#\s'\"/?]*=)[^&;#\s'\"]+")
 _JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 _AWS_ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
-# A long run of letters and digits that mixes both cases and digits, or of hex digits: a key, a
-# signature, a session id. Path words and file names rarely look like that.
-_OPAQUE = re.compile(
-    r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])(?=[\w-]*[A-Z])[\w-]{32,}(?![\w-])|\b[0-9a-fA-F]{40,}\b"
-)
+# A long run of letters and digits that mixes both cases and digits: a key, a signature, a session id.
+# Path words, file names and content hashes (hex, one case) do not look like that.
+_OPAQUE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[a-z])(?=[\w-]*[A-Z])[\w-]{32,}(?![\w-])")
 
 
 def redact(text: str) -> str:
