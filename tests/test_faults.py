@@ -306,7 +306,7 @@ def test_a_server_trickling_one_byte_a_second_fails_that_url_alone_at_the_image_
 
     assert list(failures) == [slow]
     assert failures[slow]["kind"] == "timed_out"
-    assert failures[slow]["reason"] == f"timed out: not complete within {IMAGE_LIMIT:g} s"
+    assert failures[slow]["reason"] == f"timed out after {IMAGE_LIMIT:g} s (the limit per image)"
     assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
 
 

@@ -305,7 +305,9 @@ class _Downloader:
     def _out_of_time(self, url: str, stopwatch: Stopwatch) -> Failure:
         if stopwatch.cut_by_budget:
             return Failure(url, "time_budget", INTERRUPTED)
-        return Failure(url, "timed_out", f"timed out: not complete within {self.image_limit.seconds:g} s")
+        return Failure(
+            url, "timed_out", f"timed out after {self.image_limit.seconds:g} s (the limit per image)"
+        )
 
     def download(self, url: str, stopwatch: Stopwatch) -> DownloadedImage:
         retry = self._new_retry(stopwatch.deadline)
