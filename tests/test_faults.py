@@ -31,6 +31,7 @@ from tests.support.image_server import (
     reset_mid_body,
     sequence,
     slow_body,
+    tls_handshake_trickler,
     trickle,
     trickle_headers,
     unresponsive_port,
@@ -318,6 +319,18 @@ def test_headers_trickling_in_fail_at_the_image_limit(image_server: ImageServer,
 
     assert list(failures) == [stalled]
     assert failures[stalled]["kind"] == "timed_out"
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_a_tls_handshake_trickling_in_fails_at_the_image_limit(aws: AwsWorld) -> None:
+    """Each attempt's handshake ends at the connect timeout; the attempts end at the image's limit."""
+    with tls_handshake_trickler(every=0.2) as port:
+        stalled = [f"https://127.0.0.1:{port}/a.gif", f"https://127.0.0.1:{port}/b.gif"]
+
+        elapsed, failures = run_with_image_limit(aws, stalled)
+
+    assert [failures[url]["kind"] for url in stalled] == ["timed_out", "timed_out"]
     assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
 
 

@@ -5,6 +5,8 @@ Socket timeouts bound each wait for a byte, not a whole image: a server that tri
 or its headers one line at a time, never trips them. So each image runs under a ``Stopwatch``: the
 connections it takes from the pool are registered with it, and when its deadline passes a timer shuts
 them down, which ends any read blocked on them at once. The engine then reports the image as timed out.
+Connecting needs no stopwatch: the connect timeout, capped by the image's remaining time, bounds the TCP
+connect, and CPython bounds a whole TLS handshake by it too, however slowly its bytes come.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Routes are registered per path; an unregistered path answers 404. A route may in
 writes the whole response itself (for faults such as a connection reset mid-body); the factories below
 (``sequence``, ``reset_mid_body``, ``slow_body``, ``trickle``, ``trickle_headers``, ``chunked``) build
 the usual ones, and
-``unresponsive_port`` gives a port whose connections never complete (a connect timeout).
+``unresponsive_port`` gives a port whose connections never complete (a connect timeout), and
+``tls_handshake_trickler`` one whose TLS handshake never ends.
 """
 
 from __future__ import annotations
@@ -261,4 +262,34 @@ def unresponsive_port() -> Iterator[int]:
         yield port
     finally:
         filler.close()
+        listener.close()
+
+
+@contextlib.contextmanager
+def tls_handshake_trickler(every: float = 0.2) -> Iterator[int]:
+    """A port on 127.0.0.1 that answers a TLS ClientHello with the header of a 16 KiB handshake record,
+    then sends its body one byte every ``every`` seconds: the handshake waits, but never for long."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(every):
+                connection.sendall(b"\x00")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
         listener.close()
