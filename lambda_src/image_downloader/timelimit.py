@@ -6,7 +6,8 @@ or its headers one line at a time, never trips them. So each image runs under a 
 connections it takes from the pool are registered with it, and when its deadline passes a timer shuts
 them down, which ends any read blocked on them at once. The engine then reports the image as timed out.
 Connecting needs no stopwatch: the connect timeout, capped by the image's remaining time, bounds the TCP
-connect, and CPython bounds a whole TLS handshake by it too, however slowly its bytes come.
+connect, and CPython bounds a whole TLS handshake by it too, however slowly its bytes come. A DNS lookup
+cannot be interrupted; the resolver's own timeouts bound it.
 """
 
 from __future__ import annotations
