@@ -291,8 +291,13 @@ LIMIT_SLACK = 3.0
 
 
 def run_with_image_limit(aws: AwsWorld, urls: list[str]) -> tuple[float, dict[str, dict]]:
+    """Timeouts longer than the limit: every wait for a byte is short enough, only the limit can end it
+    (the attempts cannot run out first)."""
+    settings = aws.settings(
+        image_time_limit_seconds=IMAGE_LIMIT, connect_timeout_seconds=2.0, read_timeout_seconds=2.0
+    )
     started = time.monotonic()
-    _, failures = run_batch(aws, urls, settings=aws.settings(image_time_limit_seconds=IMAGE_LIMIT))
+    _, failures = run_batch(aws, urls, settings=settings)
     return time.monotonic() - started, failures
 
 
