@@ -40,6 +40,8 @@ def file_parts(url: str) -> list[str]:
 
 def storage_problem(prefix: str, url: str) -> str | None:
     """Why the image of ``url`` could not be stored and recorded (a name over an AWS limit), or None."""
+    if len(prefix) + len(url) <= S3_MAX_KEY_BYTES and url.isascii() and prefix.isascii():
+        return None  # the key is shorter than this; the URL and metadata limits are larger still
     key_bytes = len(image_key(prefix, url).encode())
     if key_bytes > S3_MAX_KEY_BYTES:
         return (
