@@ -220,6 +220,12 @@ variable "downloader" {
     - max_image_bytes: largest image accepted (default 50 MiB).
     - connect_timeout_seconds / read_timeout_seconds: per-request timeouts.
     - time_budget_margin_seconds: stop starting downloads when less than this remains of the function's timeout.
+    - image_time_limit_seconds: hard wall-clock limit of one image, retries and redirects included; a server
+      that trickles or stalls fails that URL (timed_out) and holds up nothing else. Keep it well under
+      lambda.download.timeout minus time_budget_margin_seconds.
+    - allowed_content_types: image formats stored, checked on the Content-Type and on the bytes. SVG
+      (image/svg+xml) is off by default: it can carry scripts that run when a browser opens it; when you
+      allow it, SVG objects are stored with Content-Disposition: attachment.
   EOT
   type = object({
     allowed_hosts              = optional(list(string), [])
@@ -228,12 +234,24 @@ variable "downloader" {
     connect_timeout_seconds    = optional(number, 5)
     read_timeout_seconds       = optional(number, 30)
     time_budget_margin_seconds = optional(number, 20)
+    image_time_limit_seconds   = optional(number, 60)
+    allowed_content_types      = optional(list(string), ["image/gif", "image/png", "image/jpeg", "image/webp", "image/avif", "image/bmp", "image/tiff", "image/x-icon"])
   })
   default = {}
 
   validation {
     condition     = alltrue([for host in var.downloader.allowed_hosts : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", host))])
     error_message = "downloader.allowed_hosts must hold bare host names such as \"fluentpython.com\" (no scheme, port or path)."
+  }
+
+  validation {
+    condition     = var.downloader.image_time_limit_seconds > 0 && var.downloader.image_time_limit_seconds <= 900
+    error_message = "downloader.image_time_limit_seconds must be greater than 0 and at most 900 (the longest Lambda timeout)."
+  }
+
+  validation {
+    condition     = length(var.downloader.allowed_content_types) > 0 && alltrue([for type in var.downloader.allowed_content_types : contains(["image/gif", "image/png", "image/jpeg", "image/webp", "image/avif", "image/bmp", "image/tiff", "image/x-icon", "image/svg+xml"], type)])
+    error_message = "downloader.allowed_content_types must list one or more of image/gif, image/png, image/jpeg, image/webp, image/avif, image/bmp, image/tiff, image/x-icon, image/svg+xml."
   }
 
   validation {

@@ -136,11 +136,9 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
             f"of {summary.get('requested', 0)} requested"
             f" ({summary.get('duplicatesDropped', 0)} duplicate paths dropped)"
         )
-    failures = summary.get("failures") or []
-    for failure in failures[:LISTED_FAILURES]:
-        status = f" (HTTP {failure['status']})" if failure.get("status") else ""
-        lines.append(f"Failed     {failure.get('url')}: {failure.get('reason')}{status}")
-    if len(failures) > LISTED_FAILURES or summary.get("failed", 0) > len(failures):
+    failure_lines = summary.get("failureLines") or []
+    lines.extend(f"Failed     {line}" for line in failure_lines[:LISTED_FAILURES])
+    if len(failure_lines) > LISTED_FAILURES or summary.get("failed", 0) > len(summary.get("failures") or []):
         lines.append(f"           ... every failure with its reason: {saved.folder / 'report.json'}")
     if result.error == "InvalidInput":
         lines.append("Rejected   the request is invalid; fix these fields and run again:")

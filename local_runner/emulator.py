@@ -69,6 +69,18 @@ class DeploymentConfig:
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
     time_budget_margin_seconds: float = 20.0
+    image_time_limit_seconds: float = 60.0
+    # Every format image_downloader.content knows but SVG, as downloader.allowed_content_types.
+    allowed_content_types: tuple[str, ...] = (
+        "image/gif",
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/avif",
+        "image/bmp",
+        "image/tiff",
+        "image/x-icon",
+    )
     max_listed_failures: int = 50
     batch_timeout_seconds: int = 60
     download_timeout_seconds: int = 300
@@ -102,6 +114,8 @@ class DeploymentConfig:
             "CONNECT_TIMEOUT_SECONDS": _terraform_number(self.connect_timeout_seconds),
             "READ_TIMEOUT_SECONDS": _terraform_number(self.read_timeout_seconds),
             "TIME_BUDGET_MARGIN_SECONDS": _terraform_number(self.time_budget_margin_seconds),
+            "IMAGE_TIME_LIMIT_SECONDS": _terraform_number(self.image_time_limit_seconds),
+            "ALLOWED_CONTENT_TYPES": ",".join(self.allowed_content_types),
         }
         return (
             FunctionSpec(
@@ -116,6 +130,7 @@ class DeploymentConfig:
                     "MAX_PATHS_PER_EXECUTION": str(self.max_paths_per_execution),
                     "DEFAULT_BATCH_SIZE": str(self.default_batch_size),
                     "MAX_CONCURRENT_BATCHES": str(self.map_max_concurrency),
+                    "IMAGE_KEY_PREFIX": self.image_key_prefix,
                 },
                 self.batch_memory_mb,
             ),
@@ -259,6 +274,38 @@ class Deployment:
         return messages
 
 
+def timed_out_payload(timeout_seconds: float) -> dict[str, str]:
+    """What Lambda answers for an invocation that ran past the function's timeout."""
+    return {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: local Error: Task timed out after {timeout_seconds:.2f} seconds",
+    }
+
+
+class _Invocation:
+    """A handler call on its own thread, so that it can be abandoned at the function's timeout as Lambda
+    does. Python cannot stop a thread: an abandoned handler runs on in the background, and whatever it
+    does after its timeout is what Lambda would never have done."""
+
+    def __init__(self, call: Callable[[], Any], function_name: str) -> None:
+        self.result: Any = None
+        self.error: Exception | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(call,), name=f"lambda-{function_name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self.result = call()
+        except Exception as error:
+            self.error = error
+
+    def finished_within(self, seconds: float) -> bool:
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
+
+
 def _dispatcher(
     handlers: Mapping[str, Handler],
     specs: Mapping[str, FunctionSpec],
@@ -280,22 +327,28 @@ def _dispatcher(
         spec = specs[name]
         context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds)
         event = json.loads(body) if body else {}
-        try:
+
+        def call() -> Any:
             if log.crash_when is not None and log.crash_when(name, event):
                 raise InjectedCrash(f"{name} crashed (injected)")
             with recorder.invocation(name):
-                result = handlers[name](event, context)
-        except Exception as error:  # the Lambda runtime turns any exception into a function error
-            response_headers["x-amz-function-error"] = "Unhandled"
+                return handlers[name](event, context)
+
+        invocation = _Invocation(call, function_name)
+        if not invocation.finished_within(spec.timeout_seconds):
+            payload = timed_out_payload(spec.timeout_seconds)
+        elif invocation.error is None:
+            log.record(name, invocation.result)
+            return json.dumps(invocation.result).encode()
+        else:  # the Lambda runtime turns any exception into a function error
             payload = {
-                "errorType": type(error).__name__,
-                "errorMessage": str(error),
-                "stackTrace": traceback.format_exception(error),
+                "errorType": type(invocation.error).__name__,
+                "errorMessage": str(invocation.error),
+                "stackTrace": traceback.format_exception(invocation.error),
             }
-            log.record(name, payload)
-            return json.dumps(payload).encode()
-        log.record(name, result)
-        return json.dumps(result).encode()
+        response_headers["x-amz-function-error"] = "Unhandled"
+        log.record(name, payload)
+        return json.dumps(payload).encode()
 
     return invoke
 

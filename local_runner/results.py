@@ -1,7 +1,7 @@
 """Keep what a local run produced, in a folder of its own, after the emulator is gone.
 
     downloads/<execution>/          (or --out DIR)
-        images/<host>/<path>        the stored images (the port of a local server left out)
+        images/<host>/<path>        the stored images (scheme and local server's port left out)
         report.json                 status, counts, error and cause, every failure with its reason
         records.jsonl               the DynamoDB items, one JSON object a line
         request.json                the request the execution ran
@@ -131,7 +131,7 @@ def _plain(value: Any) -> Any:
 
 
 def copy_images(deployment: Deployment, keys: list[str], target: Path) -> list[Path]:
-    """Download each stored image to ``target``, named by host (without the port) and path."""
+    """Download each stored image to ``target``, named by host (without scheme and port) and path."""
     prefix = deployment.config.image_key_prefix
     names = local_names([key.removeprefix(prefix) for key in keys])
     s3 = deployment.client("s3")
@@ -147,19 +147,29 @@ def copy_images(deployment: Deployment, keys: list[str], target: Path) -> list[P
 
 
 def local_names(relative_keys: Iterable[str]) -> dict[str, str]:
-    """``127.0.0.1:41783/cn/cn.gif`` -> ``127.0.0.1/cn/cn.gif``: a local server's port changes on every
-    run. Kept (as ``host_port``) only when one run fetched from two ports of the same host."""
+    """``http/127.0.0.1:41783/cn/cn.gif`` -> ``127.0.0.1/cn/cn.gif``: a local server's port changes on
+    every run, and one run rarely uses two schemes for one host. The scheme and the port are kept
+    (``h_https``, ``h_8080``) only when one run fetched from two origins of the same host. A query stays
+    in the name with its ``%`` and ``/`` escaped, so two URLs never get one file (the S3 key's rule)."""
     keys = list(relative_keys)
-    ports_by_host: dict[str, set[str]] = {}
+    origins_by_host: dict[str, set[tuple[str, str]]] = {}
     for key in keys:
-        host, port = _host_and_port(key.split("/", 1)[0])
-        ports_by_host.setdefault(host, set()).add(port)
+        scheme, authority, _ = key.split("/", 2)
+        host, port = _host_and_port(authority)
+        origins_by_host.setdefault(host, set()).add((scheme, port))
     names = {}
     for key in keys:
-        authority, _, rest = key.partition("/")
+        scheme, authority, rest = key.split("/", 2)
         host, port = _host_and_port(authority)
-        folder = host if len(ports_by_host[host]) == 1 or not port else f"{host}_{port}"
-        names[key] = f"{folder}/{rest}".replace("?", "%3F")
+        origins = origins_by_host[host]
+        folder = host
+        if len(origins) > 1:
+            several_schemes = len({origin_scheme for origin_scheme, _ in origins}) > 1
+            folder = "_".join([host, *([scheme] if several_schemes else []), *([port] if port else [])])
+        path, marker, query = rest.partition("?")
+        names[key] = f"{folder}/{path}" + (
+            f"?{query.replace('%', '%25').replace('/', '%2F')}" if marker else ""
+        )
     return names
 
 

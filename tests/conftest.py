@@ -17,8 +17,10 @@ from moto import mock_aws
 from moto.core.models import botocore_stubber
 
 from image_downloader.engine import RetryPolicy
+from image_downloader.keys import image_key
+from image_downloader.redact import redact
 from image_downloader.settings import DownloadSettings
-from image_downloader.storage import AwsClients, aws_clients, image_key
+from image_downloader.storage import AwsClients, aws_clients
 from tests.support.image_server import ImageServer
 
 
@@ -43,9 +45,7 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 IMAGES_BUCKET = "images-bucket"
 IMAGES_TABLE = "images"
 # Retries as in production, only faster.
-FAST_RETRIES = RetryPolicy(
-    attempts=3, backoff_factor=0.02, backoff_cap_seconds=0.1, jitter_seconds=0.02, max_seconds_per_url=10
-)
+FAST_RETRIES = RetryPolicy(attempts=3, backoff_factor=0.02, backoff_cap_seconds=0.1, jitter_seconds=0.02)
 
 
 class _RawBody(io.BytesIO):
@@ -77,6 +77,7 @@ class AwsWorld:
             "read_timeout_seconds": 0.5,
             "max_image_bytes": 64 * 1024,
             "time_budget_margin_seconds": 1.0,
+            "image_time_limit_seconds": 10.0,
         }
         return DownloadSettings(**{**values, **overrides})
 
@@ -116,9 +117,10 @@ class AwsWorld:
         """The invariant: every URL is stored in S3 and recorded in DynamoDB, or listed as failed with a
         reason in the batch's result object; never both, never neither. Returns the failures by URL."""
         listed = self.report(result["resultKey"])["failures"]
-        failures = {failure["url"]: failure for failure in listed}
+        failures = {failure["url"]: failure for failure in listed}  # reports show URLs redacted
         keys = self.image_keys()
         records = self.records()
+        failures = {url: failures[redact(url)] for url in urls if redact(url) in failures}
         for url in urls:
             key = image_key("images/", url)
             stored = key in keys

@@ -206,6 +206,31 @@ def test_paths_inline_and_by_reference_together_are_refused() -> None:
         (request(baseUrl="https:///nohost"), "baseUrl: has no host"),
         (request(baseUrl="https://user:pw@example.com/"), "baseUrl: must not contain credentials"),
         (request(baseUrl="https://example.com/?a=1"), "baseUrl: must not contain a query or fragment"),
+        (request(baseUrl="http://h/ok#"), "baseUrl: must not contain a query or fragment"),
+        (request(baseUrl="http://h/ok?"), "baseUrl: must not contain a query or fragment"),
+        (request(baseUrl="http://[::1/"), "baseUrl: is not a valid URL"),
+        (request(baseUrl="http://:@h/"), "baseUrl: must not contain credentials"),
+        (request(baseUrl="http://h:99999/"), "baseUrl: port must be a number from 1 to 65535"),
+        (request(baseUrl="http://h:abc/"), "baseUrl: port must be a number from 1 to 65535"),
+        (request(baseUrl="http://h:0/"), "baseUrl: port must be from 1 to 65535"),
+        (request(baseUrl="http://h/ok\r\nX-Injected: 1/"), "baseUrl: must not contain whitespace or control"),
+        (request(baseUrl="http://h/o\x00k/"), "baseUrl: must not contain whitespace or control"),
+        (request(baseUrl=" http://h/ok/"), "baseUrl: must not contain whitespace or control"),
+        (request(baseUrl="http://h/a b/"), "baseUrl: must not contain whitespace or control"),
+        (request(baseUrl="http://h//ok/"), "baseUrl: must not contain an empty segment"),
+        (request(baseUrl="http://h/a/../b/"), "baseUrl: must not contain '..'"),
+        (request(baseUrl="http://h/%zz/"), "baseUrl: '%' must start a percent-encoding"),
+        (request(baseUrl="http://exa_mple..com/"), "baseUrl: host 'exa_mple..com' is not a valid host name"),
+        (
+            request(baseUrl="https://" + "a" * 1100 + ".com/"),
+            "baseUrl: is 1113 characters long, at most 1024",
+        ),
+        (request(resourcePaths=["ok.gif?"]), "resourcePaths[0]: must not end with an empty query ('?')"),
+        (request(resourcePaths=["ok//x.gif"]), "resourcePaths[0]: must not contain an empty segment"),
+        (request(resourcePaths=["ok/"]), "resourcePaths[0]: must not contain an empty segment"),
+        (request(resourcePaths=["a\u200bb.gif"]), "resourcePaths[0]: must not contain whitespace or control"),
+        (request(resourcePaths=["ok\r\n.gif"]), "resourcePaths[0]: must not contain whitespace or control"),
+        (request(resourcePaths=["./."]), "resourcePaths[0]: must name a resource"),
         (request(resourcePaths=...), "resourcePaths: missing"),
         (request(resourcePaths="cn/cn.gif"), "resourcePaths: must be a list of strings, got a string"),
         (request(resourcePaths=[]), "resourcePaths: must not be empty"),
@@ -223,6 +248,7 @@ def test_paths_inline_and_by_reference_together_are_refused() -> None:
             "resourcePaths[0]: must be a path relative to baseUrl",
         ),
         (request(resourcePaths=["a b.gif"]), "resourcePaths[0]: must not contain whitespace"),
+        (request(resourcePaths=["a#b.gif"]), "resourcePaths[0]: must not contain '#'"),
         (request(lambdaConcur=...), "lambdaConcur: missing, give an integer from 1 to 20"),
         (request(lambdaConcur=0), "lambdaConcur: 0 is out of range, must be from 1 to 20"),
         (request(lambdaConcur=21), "lambdaConcur: 21 is out of range, must be from 1 to 20"),
@@ -295,3 +321,53 @@ def test_handler_reads_its_settings_from_the_environment_and_writes_to_the_bucke
 def test_settings_refuse_malformed_environment_values() -> None:
     with pytest.raises(ConfigurationError, match="MAX_LAMBDA_CONCUR must be an integer"):
         batch_settings_from_env({"BUCKET_NAME": "images", "MAX_LAMBDA_CONCUR": "many"})
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://[::1/", "http://h:99999/", "http://h/\x00/", "http://h:abc/", "http://[zz]/", "http://h/%"],
+)
+def test_no_base_url_escapes_as_a_raw_exception(base_url: str) -> None:
+    assert rejection(request(baseUrl=base_url)).startswith("baseUrl: ")
+
+
+def test_the_base_url_is_kept_in_canonical_form() -> None:
+    parsed = batch.parse_request(request(baseUrl="HTTPS://Bücher.Example:443/a/./Flags"), SETTINGS)
+    assert parsed.base_url == "https://xn--bcher-kva.example/a/Flags/"
+
+
+def test_spellings_of_one_url_are_one_image_dropped_as_duplicates() -> None:
+    paths = ["a~.gif", "a%7e.gif", "a%7E.gif", "./a~.gif", "b/./x.gif", "b/x.gif", "c.gif?v=1", "c.gif?v=%31"]
+    parsed = batch.parse_request(request(resourcePaths=paths, batchSize=10), SETTINGS)
+    assert parsed.resource_paths == ("a~.gif", "b/x.gif", "c.gif?v=1")
+    assert parsed.duplicates_dropped == 5
+
+
+def test_a_path_whose_s3_key_would_pass_1024_bytes_is_refused_before_any_download() -> None:
+    host = "images." + "h" * 50 + ".example"
+    ascii_path = "p" * (1024 - len(f"images/https/{host}/flags/") + 1)
+    message = rejection(request(baseUrl=f"https://{host}/flags/", resourcePaths=["ok.gif", ascii_path]))
+    assert message.startswith("resourcePaths[1]: cannot be stored: its S3 key")
+    assert "would be 1025 bytes, S3 allows 1024" in message
+
+
+def test_the_key_limit_counts_utf8_bytes_of_the_percent_encoded_path() -> None:
+    path = "é" * 200  # 200 characters, 400 UTF-8 bytes, 1,200 once percent-encoded as sent
+    message = rejection(request(resourcePaths=[path]))
+    assert message.startswith("resourcePaths[0]: cannot be stored: its S3 key")
+
+
+def test_the_key_limit_counts_the_configured_prefix() -> None:
+    path = "p" * (1024 - len("images/https/example.com/flags/"))
+    assert batch.parse_request(request(resourcePaths=[path]), SETTINGS).resource_paths == (path,)
+    longer_prefix = BatchSettings(
+        max_lambda_concur=20, max_paths_per_execution=1000, image_key_prefix="pics/v2/x/"
+    )
+    assert "cannot be stored" in rejection(request(resourcePaths=[path]), longer_prefix)
+
+
+def test_secrets_in_echoed_values_are_masked() -> None:
+    message = rejection(request(baseUrl="ftp://alice:s3cret@h/", resourcePaths=["../x?token=s3cret"]))
+    assert "s3cret" not in message
+    assert "ftp://***@h/" in message
+    assert "token=***" in message

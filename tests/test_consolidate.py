@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from image_downloader import consolidate
+from image_downloader.failure_lines import TIMES
 from image_downloader.runs import RunLayout
 from image_downloader.settings import ConsolidateSettings
 
@@ -34,7 +35,9 @@ class MemoryStore:
 
 
 def failure(url: str, status: int | None = 404) -> dict[str, Any]:
-    return {"url": url, "kind": "http_status", "status": status, "reason": f"Could not find: {url}"}
+    if status is None:
+        return {"url": url, "kind": "connection", "status": None, "reason": "DNS lookup failed for h"}
+    return {"url": url, "kind": "http_status", "status": status, "reason": f"{status} Not Found"}
 
 
 def batch_result(store: MemoryStore, index: int, requested: int, failures: list[dict[str, Any]]) -> None:
@@ -80,20 +83,25 @@ def test_failures_are_merged_listed_and_reported_in_full() -> None:
     report = store.objects["reports/run.json"]
     assert [item["url"] for item in report["failures"]] == [item["url"] for item in first + second]
     assert (report["executionId"], report["failed"], report["succeeded"]) == (execution_id, 5, 5)
-    assert "and 2 more" in summary["message"]
+    assert summary["failureLines"] == [
+        "404 Not Found  https://h/a/0.gif",
+        "404 Not Found  https://h/a/1.gif",
+        f"3 {TIMES} DNS lookup failed for h  https://h/b/0.gif and 2 more",
+    ]
+    assert "\n".join(f"- {line}" for line in summary["failureLines"]) in summary["message"]
     assert "s3://bucket/reports/run.json" in summary["message"]
     assert summary["subject"] == "Image download failed: 5 of 10 images failed"
-    assert summary["cause"].startswith("5 of 10 images failed; first: Could not find: https://h/a/0.gif")
+    assert summary["cause"].startswith("5 of 10 images failed; first: 404 Not Found  https://h/a/0.gif")
 
 
-def test_message_names_each_listed_url_with_its_reason_and_status() -> None:
+def test_message_names_each_failed_url_with_its_reason_on_one_short_line() -> None:
     store = MemoryStore()
     url = "https://h/zz/zz.gif"
     batch_result(store, 0, 2, [failure(url)])
 
     message = store.run({"total": 2, "batchCount": 1})["message"]
 
-    assert f"- Could not find: {url} (HTTP 404)" in message
+    assert f"- 404 Not Found  {url}\n" in message
     assert message.startswith("Image download run: 1 of 2 images failed (1 stored).")
 
 
@@ -159,7 +167,7 @@ def test_a_3_kb_base_url_with_60_failures_keeps_the_summary_small() -> None:
 
     assert len(json.dumps(summary).encode()) < 48 * 1024
     assert 0 < len(summary["failures"]) < 60
-    assert f"and {60 - len(summary['failures'])} more" in summary["message"]
+    assert f"- 60 {TIMES} 404 Not Found  https://h/" in summary["message"]
     assert len(store.objects["reports/run.json"]["failures"]) == 60
 
 
@@ -196,3 +204,49 @@ def test_handler_reads_the_results_from_s3_and_writes_the_full_report_there(
     assert summary["reportKey"] == "reports/run.json"
     assert (summary["succeeded"], summary["failed"]) == (1, 1)
     assert [item["url"] for item in report["failures"]] == [url]
+
+
+def test_many_urls_with_one_cause_are_one_line_and_the_lines_stay_bounded() -> None:
+    store = MemoryStore()
+    dns = [
+        {
+            "url": f"https://www.fluentpython.com/{i}.gif",
+            "kind": "connection",
+            "status": None,
+            "reason": "DNS lookup failed for www.fluentpython.com",
+        }
+        for i in range(20)
+    ]
+    missing = [failure(f"https://h/{i}.gif") for i in range(2)]
+    others = [
+        {"url": f"https://h/o{i}.gif", "kind": "connection", "status": None, "reason": f"odd {i}"}
+        for i in range(5)
+    ]
+    batch_result(store, 0, 30, dns + missing + others)
+
+    summary = store.run({"total": 30, "batchCount": 1})
+
+    assert summary["failureLines"][0] == (
+        f"20 {TIMES} DNS lookup failed for www.fluentpython.com"
+        "  https://www.fluentpython.com/0.gif and 19 more"
+    )
+    assert len(summary["failureLines"]) == SETTINGS.max_listed_failures
+    assert summary["failureLines"][-1] == "… and 6 more lines in the full report"
+
+
+def test_secrets_in_failed_urls_are_masked_in_every_line_and_report() -> None:
+    store = MemoryStore()
+    leaky = {
+        "url": "https://h/x.gif?token=s3cret",
+        "kind": "http_status",
+        "status": 403,
+        "reason": "403 Forbidden",
+    }
+    batch_result(store, 0, 1, [leaky])
+    store.objects[LAYOUT.batch_key(1)] = {"baseUrl": "https://h/", "resourcePaths": ["y.gif?sig=s3cret"]}
+
+    summary = store.run({"total": 2, "batchCount": 2})
+
+    assert "403 Forbidden  https://h/x.gif?token=***" in summary["message"]
+    assert "s3cret" not in json.dumps(summary)
+    assert "s3cret" not in json.dumps(store.objects["reports/run.json"])

@@ -53,7 +53,7 @@ def test_downloads_every_image_to_a_folder(image_server: ImageServer, tmp_path: 
     assert done.stdout.startswith(f"4 images downloaded to {out} in ")
     host = image_server.base_url.removeprefix("http://").rstrip("/")
     for path in paths:
-        assert (out / host / path).read_bytes() == flag_gif(path)
+        assert (out / "http" / host / path).read_bytes() == flag_gif(path)
 
 
 def test_discards_without_out_and_fails_when_an_image_failed(
@@ -72,7 +72,7 @@ def test_discards_without_out_and_fails_when_an_image_failed(
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0].startswith("1 images downloaded (discarded) in ")
-    assert lines[1:] == ["1 failed:", f"  [http_status] Could not find: {image_server.url('zz/zz.gif')}"]
+    assert lines[1:] == ["1 failed:", f"  404 Not Found  {image_server.url('zz/zz.gif')}"]
 
 
 def test_refuses_private_addresses_unless_told_otherwise(image_server: ImageServer, tmp_path: Path) -> None:
@@ -83,5 +83,84 @@ def test_refuses_private_addresses_unless_told_otherwise(image_server: ImageServ
     )
 
     assert done.returncode == 1
-    assert "[blocked]" in done.stdout
+    assert "  blocked: loopback address 127.0.0.1  " in done.stdout
     assert image_server.hits("cn/cn.gif") == 0
+
+
+def test_out_never_overwrites_one_url_with_another_and_spellings_of_one_url_are_one_file(
+    image_server: ImageServer, tmp_path: Path
+) -> None:
+    image_server.add_image("ok.gif", flag_gif("query"))
+    image_server.add_image("ok.gif%3Fa", flag_gif("escaped"))
+    image_server.add_image("ok/b.gif", flag_gif("b"))
+    paths = ["ok.gif?a", "ok.gif%3Fa", "ok/./b.gif", "ok/b.gif", "ok.gif"]
+    out = tmp_path / "out"
+    args = ["--base-url", image_server.base_url, "--paths-file", str(paths_file(tmp_path, paths))]
+
+    done = run_cli(*args, "--out", str(out), "--allow-private-addresses")
+
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith(f"4 images downloaded to {out} in ")
+    assert "1 duplicate paths dropped" in done.stdout.splitlines()[0]
+    files = sorted(path for path in out.rglob("*") if path.is_file())
+    assert len(files) == 4
+    assert sorted(path.read_bytes() for path in files) == sorted(
+        [flag_gif("query"), flag_gif("escaped"), flag_gif("b"), flag_gif("query")]
+    )
+
+    again = run_cli(*args, "--out", str(out), "--allow-private-addresses")
+
+    assert again.returncode == 1
+    assert again.stdout.splitlines()[1:3] == ["4 failed:", again.stdout.splitlines()[2]]
+    assert "exists already: not overwritten" in again.stdout
+    assert len([path for path in out.rglob("*") if path.is_file()]) == 4
+
+
+def test_input_errors_exit_2_with_the_argument_named(image_server: ImageServer, tmp_path: Path) -> None:
+    listing = paths_file(tmp_path, ["ok.gif", "../x.gif"])
+    cases = {
+        ("--base-url", image_server.base_url, "--paths-file", str(tmp_path / "missing.txt")): (
+            "error: --paths-file: cannot read"
+        ),
+        ("--base-url", "http://[::1/", "--paths-file", str(listing)): "error: --base-url: is not a valid URL",
+        ("--base-url", image_server.base_url, "--paths-file", str(listing)): (
+            "error: --paths-file line 3: must not contain '..'"
+        ),
+        ("--base-url", image_server.base_url, "--paths-file", str(listing), "-c", "0"): "must be >= 1",
+    }
+    for args, message in cases.items():
+        done = run_cli(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+    assert image_server.hits("ok.gif") == 0
+
+
+def test_help_lists_the_exit_codes() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "exit codes:" in done.stdout
+    for line in ("0  every image downloaded", "1  some images failed", "2  usage or input error"):
+        assert line in done.stdout
+
+
+def test_a_closed_stdout_ends_quietly(image_server: ImageServer, tmp_path: Path) -> None:
+    image_server.add_image("cn/cn.gif")
+    args = [
+        "--base-url",
+        image_server.base_url,
+        "--paths-file",
+        str(paths_file(tmp_path, ["cn/cn.gif", "zz.gif"])),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "lambda_src")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "image_downloader.download", *args, "--allow-private-addresses"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # like `| head -0`: the reader is gone before anything is printed
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert stderr == ""

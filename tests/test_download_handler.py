@@ -11,6 +11,7 @@ import pytest
 
 from image_downloader.download import handler
 from image_downloader.errors import ConfigurationError, InvalidInput
+from image_downloader.settings import download_settings_from_env
 from local_runner.sample_images import flag_gif
 from tests.conftest import AwsWorld
 from tests.support.image_server import ImageServer, Route
@@ -85,7 +86,7 @@ def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
         "resultKey": "runs/exec-1/results/00000.json",
     }
     assert lambda_env.report(result["resultKey"])["failures"] == []
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    host = "http/" + image_server.base_url.removeprefix("http://").rstrip("/")
     records = lambda_env.records()
     for path, body in bodies.items():
         url = image_server.url(path)
@@ -117,7 +118,7 @@ def test_same_basename_in_two_folders_keeps_both(image_server: ImageServer, lamb
     result = handler(event(lambda_env, image_server, paths), LAMBDA_CONTEXT)
 
     assert result["succeeded"] == 2
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    host = "http/" + image_server.base_url.removeprefix("http://").rstrip("/")
     assert lambda_env.image_keys() == {f"images/{host}/a/x.gif", f"images/{host}/b/x.gif"}
     first, second = (
         lambda_env.s3.get_object(Bucket=lambda_env.bucket, Key=key) for key in sorted(lambda_env.image_keys())
@@ -133,7 +134,7 @@ def test_query_strings_are_kept_in_the_key(image_server: ImageServer, lambda_env
     )
 
     assert result["succeeded"] == 2
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
+    host = "http/" + image_server.base_url.removeprefix("http://").rstrip("/")
     assert lambda_env.image_keys() == {
         f"images/{host}/img.gif?size=small",
         f"images/{host}/img.gif?size=large",
@@ -159,7 +160,7 @@ def test_failed_urls_are_reported_in_s3_with_a_human_reason(
         "url": missing,
         "kind": "http_status",
         "status": 404,
-        "reason": f"Could not find: {missing}",
+        "reason": "404 Not Found",
     }
     assert report["failures"][1]["kind"] == "not_image"
     assert "text/html" in report["failures"][1]["reason"]
@@ -233,3 +234,12 @@ def test_a_missing_bucket_setting_is_a_configuration_error(
 
     with pytest.raises(ConfigurationError, match="BUCKET_NAME"):
         handler(item, LAMBDA_CONTEXT)
+
+
+def test_the_content_type_allowlist_is_read_from_the_environment() -> None:
+    base = {"BUCKET_NAME": "b", "TABLE_NAME": "t"}
+    assert "image/svg+xml" not in download_settings_from_env(base).allowed_content_types
+    chosen = download_settings_from_env({**base, "ALLOWED_CONTENT_TYPES": "image/png, image/svg+xml"})
+    assert chosen.allowed_content_types == {"image/png", "image/svg+xml"}
+    with pytest.raises(ConfigurationError, match="ALLOWED_CONTENT_TYPES must list some of image/gif"):
+        download_settings_from_env({**base, "ALLOWED_CONTENT_TYPES": "text/html"})

@@ -161,9 +161,11 @@ def test_a_dynamodb_item_over_400_kb_and_a_key_over_2048_bytes_are_refused(deplo
     dynamodb.put_item(TableName=table, Item={"url": {"S": "u" * 2048}})
 
 
-def test_a_url_whose_key_is_too_long_is_reported_failed_with_s3s_reason(
+def test_a_url_whose_key_would_be_too_long_is_refused_before_anything_is_downloaded(
     deployment: Deployment, image_server: ImageServer
 ) -> None:
+    """S3 would refuse the key (test_an_s3_key_over_1024_bytes_is_refused); the batch step finds it first
+    (issue 9), so no byte is fetched for a URL that could not be stored."""
     long_path = "d/" + "n" * 1010 + ".gif"  # a valid path (<= 1024 characters); its key is over 1,024 bytes
     image_server.add_image(long_path)
     image_server.add_image("short.gif")
@@ -175,8 +177,7 @@ def test_a_url_whose_key_is_too_long_is_reported_failed_with_s3s_reason(
         timeout_seconds=60,
     )
 
-    assert (result.status, result.error) == ("FAILED", "ImagesFailed")
-    assert (result.summary["succeeded"], result.summary["failed"]) == (1, 1)
-    [failure] = result.summary["failures"]
-    assert failure["kind"] == "storage"
-    assert "KeyTooLongError" in failure["reason"]
+    assert (result.status, result.error) == ("FAILED", "InvalidInput")
+    assert result.cause.startswith("resourcePaths[1]: cannot be stored: its S3 key")
+    assert "S3 allows 1024" in result.cause
+    assert image_server.hits("short.gif") == image_server.hits(long_path) == 0

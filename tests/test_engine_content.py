@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from image_downloader.content import NotAnImage, check_declared_type, identify, sniff
+from image_downloader.content import DEFAULT_ALLOWED_FORMATS, NotAnImage, check_declared_type, identify, sniff
 from local_runner.sample_images import flag_gif
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 17
@@ -73,12 +73,32 @@ def test_other_bytes_are_not_an_image(head: bytes) -> None:
         ("Image/JPEG; charset=binary", "image/jpeg"),
         ("image/jpg", "image/jpeg"),
         ("image/vnd.microsoft.icon", "image/x-icon"),
-        ("image/svg+xml", "image/svg+xml"),
         ("application/octet-stream", None),
     ],
 )
 def test_allowed_content_types_promise_a_format(content_type: str, promised: str | None) -> None:
     assert check_declared_type(content_type) == promised
+
+
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+
+
+def test_svg_is_refused_unless_allowed_because_it_can_carry_scripts() -> None:
+    with pytest.raises(NotAnImage, match="image/svg\\+xml is not an allowed image type"):
+        check_declared_type("image/svg+xml")
+    with pytest.raises(NotAnImage, match="image/svg\\+xml is not an allowed image type"):
+        identify(SVG_WITH_SCRIPT, None)
+    allowed = DEFAULT_ALLOWED_FORMATS | {"image/svg+xml"}
+    assert check_declared_type("image/svg+xml", allowed) == "image/svg+xml"
+    assert identify(SVG_WITH_SCRIPT, None, allowed) == "image/svg+xml"
+
+
+def test_a_format_left_out_of_the_allowlist_is_refused_whatever_the_header_says() -> None:
+    only_png = frozenset({"image/png"})
+    with pytest.raises(NotAnImage, match="image/gif is not an allowed image type"):
+        check_declared_type("image/gif", only_png)
+    with pytest.raises(NotAnImage, match="image/gif is not an allowed image type"):
+        identify(flag_gif("cn"), None, only_png)
 
 
 @pytest.mark.parametrize(

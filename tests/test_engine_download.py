@@ -105,7 +105,7 @@ def test_a_storage_error_fails_only_that_url(image_server: ImageServer) -> None:
     assert outcome.succeeded == 1
     [failure] = outcome.failures
     assert (failure.url, failure.kind) == (urls[1], "storage")
-    assert failure.reason == f"could not store {urls[1]}: disk full"
+    assert failure.reason == "could not store: disk full"
 
 
 def test_a_full_tmp_fails_only_that_url_as_storage(
@@ -142,7 +142,7 @@ def test_server_errors_are_retried_a_bounded_number_of_times(image_server: Image
     outcome = download_all([url], 1, RecordingSink(), LOCAL, Deadline(), policy=FAST_RETRIES)
 
     [failure] = outcome.failures
-    assert failure.reason == f"Server error (HTTP 502) after 3 attempts: {url}"
+    assert failure.reason == "502 Bad Gateway after 3 attempts"
     assert image_server.hits("x.gif") == FAST_RETRIES.attempts
 
 

@@ -7,6 +7,9 @@ which must be stored whatever happens to its neighbours.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import time
 from collections.abc import Callable
 
@@ -28,6 +31,9 @@ from tests.support.image_server import (
     reset_mid_body,
     sequence,
     slow_body,
+    tls_handshake_trickler,
+    trickle,
+    trickle_headers,
     unresponsive_port,
 )
 
@@ -73,7 +79,7 @@ def test_connect_timeout(aws: AwsWorld) -> None:
     assert time.monotonic() - started < 5
     for url in stuck:
         assert failures[url]["kind"] == "timeout"
-        assert failures[url]["reason"] == f"timed out connecting: {url}"
+        assert failures[url]["reason"] == f"timed out connecting to 127.0.0.1:{port}"
 
 
 def test_slow_body_past_the_read_timeout(image_server: ImageServer, aws: AwsWorld) -> None:
@@ -82,7 +88,7 @@ def test_slow_body_past_the_read_timeout(image_server: ImageServer, aws: AwsWorl
     _, failures = run_batch(aws, [healthy, slow])
 
     assert failures[slow]["kind"] == "timeout"
-    assert failures[slow]["reason"] == f"timed out reading: {slow}"
+    assert failures[slow]["reason"] == f"timed out waiting for {slow.split('/')[2]} to send data"
     assert image_server.hits("slow.gif") == FAST_RETRIES.attempts
     assert list(failures) == [slow]
 
@@ -119,7 +125,7 @@ def test_429_is_retried_then_reported(image_server: ImageServer, aws: AwsWorld) 
 
     assert list(failures) == [always]
     assert failures[always]["status"] == 429
-    assert failures[always]["reason"] == f"Too many requests (HTTP 429) after 3 attempts: {always}"
+    assert failures[always]["reason"] == "429 Too Many Requests after 3 attempts"
     assert image_server.hits("always.gif") == FAST_RETRIES.attempts
 
 
@@ -133,7 +139,7 @@ def test_404_is_reported_as_could_not_find_and_not_retried(image_server: ImageSe
         "url": missing,
         "kind": "http_status",
         "status": 404,
-        "reason": f"Could not find: {missing}",
+        "reason": "404 Not Found",
     }
     assert image_server.hits("zz/zz.gif") == 1
 
@@ -159,7 +165,7 @@ def test_body_larger_than_the_limit_with_content_length(image_server: ImageServe
     _, failures = run_batch(aws, [healthy, big])
 
     assert failures[big]["kind"] == "too_large"
-    assert failures[big]["reason"] == f"too large: {len(BIG_GIF)} bytes (limit {64 * 1024}): {big}"
+    assert failures[big]["reason"] == f"too large: {len(BIG_GIF)} bytes (limit {64 * 1024})"
     assert image_server.hits("big.gif") == 1
 
 
@@ -172,7 +178,7 @@ def test_body_larger_than_the_limit_without_content_length(image_server: ImageSe
 
     assert list(failures) == [big]
     assert failures[big]["kind"] == "too_large"
-    assert failures[big]["reason"] == f"too large: more than {64 * 1024} bytes: {big}"
+    assert failures[big]["reason"] == f"too large: more than {64 * 1024} bytes"
 
 
 def test_wrong_content_type(image_server: ImageServer, aws: AwsWorld) -> None:
@@ -181,7 +187,7 @@ def test_wrong_content_type(image_server: ImageServer, aws: AwsWorld) -> None:
     _, failures = run_batch(aws, [healthy, page])
 
     assert failures[page]["kind"] == "not_image"
-    assert failures[page]["reason"] == f"not an image: Content-Type text/html is not an image type: {page}"
+    assert failures[page]["reason"] == "not an image: Content-Type text/html is not an image type"
 
 
 def test_non_image_bytes_under_an_image_type(image_server: ImageServer, aws: AwsWorld) -> None:
@@ -275,3 +281,196 @@ def test_a_result_that_cannot_be_written_fails_the_batch_so_it_is_reported_as_cr
     assert aws.image_keys(prefix="runs/") == set()
     assert healthy in aws.records()
     assert missing not in aws.records()
+
+
+# --- the wall-clock limit per image: a server cannot hold a batch, whatever it does -------------------
+
+IMAGE_LIMIT = 1.5
+# Past the limit: the stopwatch's own slack and the healthy neighbours' time, never a second limit.
+LIMIT_SLACK = 3.0
+
+
+def run_with_image_limit(aws: AwsWorld, urls: list[str]) -> tuple[float, dict[str, dict]]:
+    """Timeouts longer than the limit: every wait for a byte is short enough, only the limit can end it
+    (the attempts cannot run out first)."""
+    settings = aws.settings(
+        image_time_limit_seconds=IMAGE_LIMIT, connect_timeout_seconds=2.0, read_timeout_seconds=2.0
+    )
+    started = time.monotonic()
+    _, failures = run_batch(aws, urls, settings=settings)
+    return time.monotonic() - started, failures
+
+
+@pytest.mark.timeout(60)
+def test_a_server_trickling_one_byte_a_second_fails_that_url_alone_at_the_image_limit(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy = [image_server.add_image(f"ok/{index}.gif") for index in range(10)]
+    slow = image_server.add("trickle.gif", trickle(GIF, declared=60_000, first=10, every=1.0))
+
+    elapsed, failures = run_with_image_limit(aws, [*healthy, slow])
+
+    assert list(failures) == [slow]
+    assert failures[slow]["kind"] == "timed_out"
+    assert failures[slow]["reason"] == f"timed out after {IMAGE_LIMIT:g} s (the limit per image)"
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_headers_trickling_in_fail_at_the_image_limit(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, stalled = with_healthy(image_server, "stalled.gif", trickle_headers(every=0.2))
+
+    elapsed, failures = run_with_image_limit(aws, [healthy, stalled])
+
+    assert list(failures) == [stalled]
+    assert failures[stalled]["kind"] == "timed_out"
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_a_tls_handshake_trickling_in_fails_at_the_image_limit(aws: AwsWorld) -> None:
+    """Each attempt's handshake ends at the connect timeout; the attempts end at the image's limit."""
+    with tls_handshake_trickler(every=0.2) as port:
+        stalled = [f"https://127.0.0.1:{port}/a.gif", f"https://127.0.0.1:{port}/b.gif"]
+
+        elapsed, failures = run_with_image_limit(aws, stalled)
+
+    assert [failures[url]["kind"] for url in stalled] == ["timed_out", "timed_out"]
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_slow_redirects_fail_at_the_image_limit_not_after_every_hop(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    loop = Route(status=302, body=b"", headers={"Location": "/loop.gif"}, delay=0.4)
+    healthy, looping = with_healthy(image_server, "loop.gif", loop)
+
+    elapsed, failures = run_with_image_limit(aws, [healthy, looping])
+
+    assert failures[looping]["kind"] == "timed_out"
+    assert image_server.hits("loop.gif") <= IMAGE_LIMIT / 0.4 + 1
+    assert elapsed < IMAGE_LIMIT + LIMIT_SLACK
+
+
+@pytest.mark.timeout(60)
+def test_the_batch_budget_still_cuts_an_image_whose_own_limit_is_later(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    slowly = trickle(GIF, declared=60_000, first=10, every=0.2)
+    healthy, slow = with_healthy(image_server, "trickle.gif", slowly)
+    settings = aws.settings(image_time_limit_seconds=60, time_budget_margin_seconds=1.0)
+    request = BatchRequest(0, "budget", None, image_server.base_url, ("healthy.gif", "trickle.gif"), 2)
+    started = time.monotonic()
+
+    result = download_batch(request, settings, Deadline.after(3.0), policy=FAST_RETRIES)
+
+    assert time.monotonic() - started < 3.0
+    failures = aws.assert_accounted_for([healthy, slow], result)
+    assert failures[slow]["kind"] == "time_budget"
+    assert failures[slow]["reason"] == "interrupted: time budget"
+
+
+# --- Content-Encoding: asked for identity, decoded within the size limit when a server encodes anyway --
+
+
+def test_a_gzip_encoded_image_is_stored_decoded(image_server: ImageServer, aws: AwsWorld) -> None:
+    encoded = gzip.compress(GIF)
+    healthy, zipped = with_healthy(
+        image_server, "zipped.gif", Route(body=encoded, headers={"Content-Encoding": "gzip"})
+    )
+
+    _, failures = run_batch(aws, [healthy, zipped])
+
+    assert failures == {}
+    record = aws.records()[zipped]
+    assert record["sha256"] == hashlib.sha256(GIF).hexdigest()
+    assert aws.s3.get_object(Bucket=aws.bucket, Key=record["key"])["Body"].read() == GIF
+    assert image_server.hits("zipped.gif") == 1
+
+
+def test_a_gzip_bomb_is_refused_as_too_large_without_retries(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    bomb = gzip.compress(GIF[:-1] + b"\x00" * (50 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    healthy, zipped = with_healthy(
+        image_server, "bomb.gif", Route(body=bomb, headers={"Content-Encoding": "gzip"})
+    )
+
+    _, failures = run_batch(aws, [healthy, zipped])
+
+    assert failures[zipped]["kind"] == "too_large"
+    assert image_server.hits("bomb.gif") == 1
+
+
+def test_an_unsupported_or_broken_encoding_is_refused_without_retries(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    image_server.add_image("healthy.gif", GIF)
+    brotli = image_server.add("br.gif", Route(body=GIF, headers={"Content-Encoding": "br"}))
+    broken = image_server.add("broken.gif", Route(body=b"not gzip", headers={"Content-Encoding": "gzip"}))
+
+    _, failures = run_batch(aws, [image_server.url("healthy.gif"), brotli, broken])
+
+    assert failures[brotli]["reason"].startswith("not an image: unsupported Content-Encoding: br")
+    assert "gzip body does not decode" in failures[broken]["reason"]
+    assert image_server.hits("br.gif") == image_server.hits("broken.gif") == 1
+
+
+# --- content types: SVG (scripts) refused by default; stored as an attachment when allowed ------------
+
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+
+
+def test_svg_with_a_script_is_refused_by_default(image_server: ImageServer, aws: AwsWorld) -> None:
+    healthy, svg = with_healthy(
+        image_server, "x.svg", Route(body=SVG_WITH_SCRIPT, content_type="image/svg+xml")
+    )
+
+    _, failures = run_batch(aws, [healthy, svg])
+
+    assert failures[svg]["kind"] == "not_image"
+    assert "image/svg+xml is not an allowed image type" in failures[svg]["reason"]
+
+
+def test_allowed_svg_is_stored_as_an_attachment_and_other_images_inline(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy, svg = with_healthy(
+        image_server, "x.svg", Route(body=SVG_WITH_SCRIPT, content_type="image/svg+xml")
+    )
+    settings = aws.settings(allowed_content_types=frozenset({"image/gif", "image/svg+xml"}))
+
+    _, failures = run_batch(aws, [healthy, svg], settings=settings)
+
+    assert failures == {}
+    records = aws.records()
+    stored_svg = aws.s3.get_object(Bucket=aws.bucket, Key=records[svg]["key"])
+    assert (stored_svg["ContentType"], stored_svg["ContentDisposition"]) == ("image/svg+xml", "attachment")
+    stored_gif = aws.s3.get_object(Bucket=aws.bucket, Key=records[healthy]["key"])
+    assert stored_gif["ContentType"] == "image/gif"
+    assert "ContentDisposition" not in stored_gif
+
+
+# --- secrets in URLs: masked in every reason and report ------------------------------------------------
+
+
+def test_query_values_and_tokens_are_masked_in_the_failure_report(
+    image_server: ImageServer, aws: AwsWorld
+) -> None:
+    healthy = image_server.add_image("healthy.gif", GIF)
+    secret = image_server.url("private/zz.gif?token=s3cret&user=alice")
+    redirect = Route(
+        status=302, body=b"", headers={"Location": "ftp://bob:s3cret@evil.test/x.gif?sig=s3cret"}
+    )
+    bounced = image_server.add("bounce.gif", redirect)
+
+    result, failures = run_batch(aws, [healthy, secret, bounced])
+
+    assert (failures[secret]["kind"], failures[bounced]["kind"]) == ("http_status", "blocked")
+    report = json.dumps(aws.report(result["resultKey"]))
+    assert "s3cret" not in report
+    assert "alice" not in report
+    assert image_server.url("private/zz.gif?token=***&user=***") in report
+    assert "ftp://***@evil.test/x.gif?sig=***" in report

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from image_downloader.failure_lines import TIMES
 from local_runner.__main__ import main
 from local_runner.history import execution_path
 from local_runner.results import local_names
@@ -77,14 +78,29 @@ def test_two_runs_keep_both_runs_files(
 
 
 def test_folder_names_leave_out_the_local_servers_port() -> None:
-    names = local_names(["127.0.0.1:41783/cn/cn.gif", "example.com/a.gif", "[::1]:8080/b.gif"])
+    names = local_names(
+        ["http/127.0.0.1:41783/cn/cn.gif", "https/example.com/a.gif", "http/[::1]:8080/b.gif"]
+    )
     assert names == {
-        "127.0.0.1:41783/cn/cn.gif": "127.0.0.1/cn/cn.gif",
-        "example.com/a.gif": "example.com/a.gif",
-        "[::1]:8080/b.gif": "[::1]/b.gif",
+        "http/127.0.0.1:41783/cn/cn.gif": "127.0.0.1/cn/cn.gif",
+        "https/example.com/a.gif": "example.com/a.gif",
+        "http/[::1]:8080/b.gif": "[::1]/b.gif",
     }
-    two_ports = local_names(["h:1/x.gif", "h:2/x.gif", "h/y.gif"])
-    assert two_ports == {"h:1/x.gif": "h_1/x.gif", "h:2/x.gif": "h_2/x.gif", "h/y.gif": "h/y.gif"}
+    two_ports = local_names(["http/h:1/x.gif", "http/h:2/x.gif", "http/h/y.gif"])
+    assert two_ports == {
+        "http/h:1/x.gif": "h_1/x.gif",
+        "http/h:2/x.gif": "h_2/x.gif",
+        "http/h/y.gif": "h/y.gif",
+    }
+    two_schemes = local_names(["http/h/x.gif", "https/h/x.gif"])
+    assert two_schemes == {"http/h/x.gif": "h_http/x.gif", "https/h/x.gif": "h_https/x.gif"}
+
+
+def test_local_names_never_give_two_urls_one_file() -> None:
+    keys = ["http/h/ok.gif?a", "http/h/ok.gif%3Fa", "http/h/x.gif?a/../../b", "http/h/x.gif?a%2F..%2F..%2Fb"]
+    names = local_names(keys)
+    assert len(set(names.values())) == len(keys)
+    assert all(".." not in name.split("/") for name in names.values())
 
 
 def test_allow_private_addresses_lets_the_run_fetch_from_a_local_server(
@@ -139,7 +155,10 @@ def test_report_json_holds_every_failure_with_its_reason_beyond_the_listed_ones(
     report = json.loads((out / "report.json").read_text())
     assert (report["status"], report["error"], report["failed"]) == ("FAILED", "ImagesFailed", 55)
     assert {failure["url"] for failure in report["failures"]} == {image_server.url(path) for path in missing}
-    assert all(failure["reason"].startswith("Could not find:") for failure in report["failures"])
+    assert all(failure["reason"] == "404 Not Found" for failure in report["failures"])
+    assert (
+        f"Failed     55 {TIMES} 404 Not Found  {image_server.url('missing/00.gif')} and 54 more\n" in printed
+    )
     assert f"every failure with its reason: {out / 'report.json'}" in printed
     assert [record["url"] for record in read_records(out)] == [image_server.url("ok.gif")]
 

@@ -17,6 +17,7 @@ import pytest
 
 from image_downloader import settings
 from image_downloader.batch import BatchSettings, parse_request
+from image_downloader.content import DEFAULT_ALLOWED_FORMATS
 from local_runner.big_input import big_request
 from local_runner.emulator import (
     TASK_TIMEOUT_MARGIN_SECONDS,
@@ -116,6 +117,7 @@ def test_local_deployment_uses_the_terraform_modules_defaults() -> None:
         "connect_timeout_seconds",
         "read_timeout_seconds",
         "time_budget_margin_seconds",
+        "image_time_limit_seconds",
         "max_lambda_concur",
         "max_paths_per_execution",
         "default_batch_size",
@@ -126,6 +128,12 @@ def test_local_deployment_uses_the_terraform_modules_defaults() -> None:
     for name in plain:
         assert str(getattr(config, name)).removesuffix(".0") == _terraform_default(variables, name), name
     assert _terraform_default(variables, "allow_private_addresses") == "false"
+    content_types = re.search(
+        r"allowed_content_types\s*=\s*optional\(list\(string\),\s*\[([^\]]*)\]", variables
+    )
+    assert content_types, "no optional() default for allowed_content_types in variables.tf"
+    assert tuple(re.findall(r'"([^"]+)"', content_types.group(1))) == config.allowed_content_types
+    assert set(config.allowed_content_types) == DEFAULT_ALLOWED_FORMATS
     for function in ("batch", "download", "consolidate"):
         expected = _terraform_default(variables, "timeout", within=function)
         assert str(getattr(config, f"{function}_timeout_seconds")) == expected, function

@@ -4,6 +4,7 @@ outcome is the one its fault calls for."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ GIF = flag_gif("property")
 BIG_GIF = GIF[:-1] + b"\x00" * (100 * 1024) + b";"
 OK = Route(body=GIF)
 BROKEN_BODY = GIF + b"\x00" * 20_000
+GZIP_BOMB = gzip.compress(GIF[:-1] + b"\x00" * (10 * 1024 * 1024))
 
 
 def _routes() -> dict[str, tuple[Route | RawHandler | None, str | None]]:
@@ -41,6 +43,13 @@ def _routes() -> dict[str, tuple[Route | RawHandler | None, str | None]]:
         "redirected_to_ftp": (
             Route(status=302, body=b"", headers={"Location": "ftp://host/x.gif"}),
             "blocked",
+        ),
+        "gzip_encoded": (Route(body=gzip.compress(GIF), headers={"Content-Encoding": "gzip"}), None),
+        "gzip_bomb": (Route(body=GZIP_BOMB, headers={"Content-Encoding": "gzip"}), "too_large"),
+        "brotli_encoded": (Route(body=GIF, headers={"Content-Encoding": "br"}), "not_image"),
+        "svg": (
+            Route(body=b"<svg><script>alert(1)</script></svg>", content_type="image/svg+xml"),
+            "not_image",
         ),
         "s3_refused": (OK, "storage"),
         "dynamodb_throttled": (OK, "storage"),

@@ -79,6 +79,12 @@ def test_root_defaults_pass_every_validation(root_variables: Path) -> None:
         ({"lambda": {"download": {"ephemeral_storage_mb": 100}}}, "ephemeral_storage_mb must be null"),
         ({"storage": {"image_key_prefix": "images"}}, "must be non-empty key prefixes ending with '/'"),
         ({"downloader": {"allowed_hosts": ["https://example.com/"]}}, "bare host names"),
+        ({"downloader": {"image_time_limit_seconds": 0}}, "image_time_limit_seconds must be greater than 0"),
+        (
+            {"downloader": {"allowed_content_types": ["text/html"]}},
+            "allowed_content_types must list one or more",
+        ),
+        ({"downloader": {"allowed_content_types": []}}, "allowed_content_types must list one or more"),
         ({"limits": {"max_lambda_concur": 0}}, "Every limit must be a whole number"),
         ({"state_machine": {"map_max_concurrency": 10001}}, "between 1 and 10000"),
         ({"state_machine": {"map_execution_type": "express"}}, "STANDARD or EXPRESS"),

@@ -1,6 +1,10 @@
 """Validate a download request, split its paths into batches and write them to S3 for the Distributed Map.
 
 Only counts and keys come back into the state: the paths stay in S3 (``image_downloader.runs``).
+
+Each path is checked and put in canonical form (``urls.py``) here, before anything is downloaded:
+paths whose URLs are equal once canonical are one image (dropped as duplicates), and a path whose S3
+key, DynamoDB key or metadata would exceed AWS's limits is refused with the field named.
 """
 
 from __future__ import annotations
@@ -8,20 +12,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from image_downloader.errors import InvalidInput
+from image_downloader.keys import storage_problem
+from image_downloader.redact import redact
 from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import MAX_BATCHES_PER_EXECUTION, BatchSettings, batch_settings_from_env
+from image_downloader.urls import UrlProblem, canonical_base_url, canonical_path
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +38,11 @@ KNOWN_FIELDS = (
     "batchSize",
     "maxConcurrentBatches",
 )
-MAX_PATH_LENGTH = 1024
 MAX_LISTED_ERRORS = 10
 # Largest paths file a request may name: 1,000,000 paths of ~100 characters, well within the memory of
 # the batch function.
 MAX_REFERENCE_BYTES = 128 * 1024 * 1024
 BATCH_WRITERS = 32
-_UNSAFE_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f\\#]")
 
 # (where a path came from, for error messages; the path)
 LabelledPaths = Iterable[tuple[str, object]]
@@ -103,7 +106,7 @@ def parse_request(
     )
     problems_before = errors.count
     labelled = _labelled_paths(event, settings, read_reference, errors)
-    paths = _check_paths(labelled, settings, errors, problems_before)
+    paths = _check_paths(labelled, base_url, settings, errors, problems_before)
     errors.raise_if_any()
 
     unique_paths = tuple(dict.fromkeys(paths))
@@ -295,15 +298,15 @@ def _read_reference(s3: Any, bucket: str, key: str) -> bytes:
 
 
 def _check_paths(
-    labelled: LabelledPaths, settings: BatchSettings, errors: Problems, problems_before: int
+    labelled: LabelledPaths, base_url: str, settings: BatchSettings, errors: Problems, problems_before: int
 ) -> list[str]:
+    """The canonical paths (bad ones left out after adding their problem to ``errors``)."""
     paths: list[str] = []
     for label, path in labelled:
-        problem = _path_problem(path)
-        if problem:
+        try:
+            paths.append(check_path(path, base_url, settings.image_key_prefix))
+        except UrlProblem as problem:
             errors.append(f"{label}: {problem}")
-        else:
-            paths.append(path)  # type: ignore[arg-type]
     if not paths and errors.count == problems_before:
         errors.append("resourcePaths: must not be empty")
     if len(paths) > settings.max_paths_per_execution:
@@ -315,40 +318,40 @@ def _check_paths(
 
 
 def _check_base_url(value: object, errors: Problems) -> str:
+    """The canonical base URL, or "" after adding the problem to ``errors``."""
     if value is None:
         errors.append("baseUrl: missing, give the URL the resource paths are relative to")
         return ""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value:
         errors.append(f"baseUrl: must be a non-empty string, got {_json_type(value)}")
         return ""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https"):
-        errors.append(f"baseUrl: must start with http:// or https://, got {value!r}")
-    elif not parts.hostname:
-        errors.append(f"baseUrl: has no host: {value!r}")
-    elif parts.username or parts.password:
-        errors.append("baseUrl: must not contain credentials (user:password@)")
-    elif parts.query or parts.fragment:
-        errors.append(f"baseUrl: must not contain a query or fragment: {value!r}")
-    return value.strip() if value.strip().endswith("/") else value.strip() + "/"
+    try:
+        return canonical_base_url(value)
+    except UrlProblem as problem:
+        errors.append(f"baseUrl: {problem}: {_quoted(value)}")
+        return ""
 
 
-def _path_problem(path: object) -> str | None:
+def check_path(path: object, base_url: str, image_key_prefix: str) -> str:
+    """The canonical form of one path, or ``UrlProblem`` saying why it cannot be downloaded and stored.
+    With no valid ``base_url`` (already reported), only the path itself is checked."""
     if not isinstance(path, str):
-        return f"must be a string, got {_json_type(path)}"
+        raise UrlProblem(f"must be a string, got {_json_type(path)}")
     if not path:
-        return "must not be empty"
-    if len(path) > MAX_PATH_LENGTH:
-        return f"is {len(path)} characters long, at most {MAX_PATH_LENGTH} allowed"
-    if urlsplit(path).scheme or path.startswith("//"):
-        return f"must be a path relative to baseUrl, not a URL: {path!r}"
-    if path.startswith("/"):
-        return f"must be relative to baseUrl (no leading '/'): {path!r}"
-    if _UNSAFE_CHARACTERS.search(path):
-        return f"must not contain whitespace, control characters, '\\' or '#' (percent-encode them): {path!r}"
-    if ".." in unquote(path.split("?", 1)[0]).split("/"):
-        return f"must not contain '..': {path!r}"
-    return None
+        raise UrlProblem("must not be empty")
+    try:
+        canonical = canonical_path(path)
+    except UrlProblem as problem:
+        raise UrlProblem(f"{problem}: {_quoted(path)}") from None
+    problem = storage_problem(image_key_prefix, base_url + canonical) if base_url else None
+    if problem:
+        raise UrlProblem(f"cannot be stored: {problem}")
+    return canonical
+
+
+def _quoted(value: str, limit: int = 100) -> str:
+    shown = redact(value)
+    return repr(shown if len(shown) <= limit else shown[: limit - 1] + "…")
 
 
 def _check_integer(event: dict, field: str, low: int, high: int, errors: Problems, *, required: bool) -> int:

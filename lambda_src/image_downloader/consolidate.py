@@ -18,6 +18,8 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from image_downloader.failure_lines import FailureGroups
+from image_downloader.redact import redact
 from image_downloader.runs import RunLayout, get_json_or_none
 from image_downloader.settings import ConsolidateSettings, consolidate_settings_from_env
 
@@ -48,6 +50,7 @@ class Totals:
     failed: int = 0
     crashed_batches: int = 0
     listed: list[dict[str, Any]] = field(default_factory=list)
+    groups: FailureGroups = field(default_factory=FailureGroups)
 
 
 class ReportFile:
@@ -62,11 +65,12 @@ class ReportFile:
         self.out.write('{"failures":[')
 
     def add(self, failures: list[dict[str, Any]]) -> None:
-        for failure in failures:
+        for failure in map(_redacted, failures):
             if self.totals.failed:
                 self.out.write(",\n")
             self.out.write(json.dumps(failure))
             self.totals.failed += 1
+            self.totals.groups.add(failure)
             if len(self.totals.listed) < self.listed and self.listed_bytes < MAX_LISTED_BYTES:
                 bounded = _bounded(failure)
                 self.listed_bytes += len(json.dumps(bounded).encode())
@@ -121,6 +125,7 @@ def consolidate(
         "requestsInFlight": int(event.get("requestsInFlight") or 0),
         "failures": totals.listed,
         "reportKey": report_key,
+        "failureLines": totals.groups.lines(settings.max_listed_failures),
     }
     summary.update(_notification(summary, f"s3://{settings.bucket_name}/{report_key}"))
     return summary
@@ -193,6 +198,16 @@ def _cut(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
+def _redacted(failure: Mapping[str, Any]) -> dict[str, Any]:
+    """The failure with secrets masked: batch results are already, this holds it for any other source."""
+    url, reason = failure.get("url"), failure.get("reason")
+    return {
+        **failure,
+        "url": redact(url) if isinstance(url, str) else url,
+        "reason": redact(str(reason or "")),
+    }
+
+
 def _bounded(failure: Mapping[str, Any]) -> dict[str, Any]:
     url = failure.get("url")
     reason = str(failure.get("reason", ""))
@@ -213,18 +228,9 @@ def _notification(summary: Mapping[str, Any], report_url: str) -> dict[str, str]
         return {"subject": f"Image download succeeded: {headline}", "message": headline, "cause": ""}
     lines = [f"Image download {summary['executionName']}: {headline} ({summary['succeeded']} stored).", ""]
     lines.append("Failed:")
-    lines.extend(f"- {_describe(failure)}" for failure in summary["failures"])
-    unlisted = failed - len(summary["failures"])
-    if unlisted:
-        lines.append(f"- ... and {unlisted} more")
+    lines.extend(f"- {line}" for line in summary["failureLines"])
     lines.extend(["", f"Full report: {report_url}"])
-    first = summary["failures"][0]["reason"] if summary["failures"] else ""
+    first = summary["failureLines"][0] if summary["failureLines"] else ""
     cause = f"{headline}; first: {first}. Full report: {report_url}"
     subject = f"Image download failed: {headline}"[:MAX_SUBJECT_LENGTH]
     return {"subject": subject, "message": "\n".join(lines), "cause": cause}
-
-
-def _describe(failure: Mapping[str, Any]) -> str:
-    status = f" (HTTP {failure['status']})" if failure.get("status") else ""
-    url, reason = failure.get("url"), str(failure.get("reason"))
-    return f"{reason}{status}" if not url or url in reason else f"{url}: {reason}{status}"

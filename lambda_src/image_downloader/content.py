@@ -1,7 +1,10 @@
-"""Is this body an image? The declared ``Content-Type`` must be allowed and the first bytes must agree.
+"""Is this body an image of an allowed format? The declared ``Content-Type`` must name one (or be
+generic) and the first bytes must agree.
 
 ``check_declared_type`` runs on the response headers, before any body is read; ``identify`` runs on the
-first ``SNIFF_BYTES`` of the body. Both raise ``NotAnImage`` with a reason a person can act on.
+first ``SNIFF_BYTES`` of the body. Both raise ``NotAnImage`` with a reason a person can act on. Which
+formats are allowed is a setting (``downloader.allowed_content_types``): SVG is off by default because
+it can carry scripts that run when a browser opens it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ _DECLARED: dict[str, str | None] = {
     "application/octet-stream": None,
     "binary/octet-stream": None,
 }
-ALLOWED_CONTENT_TYPES = frozenset(_DECLARED)
+FORMATS = (GIF, PNG, JPEG, WEBP, AVIF, BMP, TIFF, ICO, SVG)
+DEFAULT_ALLOWED_FORMATS = frozenset(FORMATS) - {SVG}
+# Formats a browser may execute (scripts in SVG): stored for download, never for display.
+ACTIVE_FORMATS = frozenset({SVG})
 
 _AVIF_BRANDS = (b"avif", b"avis")
 _SVG_START = re.compile(rb"^(?:<\?xml[^>]*>|<!--.*?-->|<!doctype svg[^>]*>|\s)*<svg[\s>]", re.DOTALL)
@@ -51,17 +57,22 @@ def media_type(content_type: str | None) -> str | None:
     return content_type.split(";", 1)[0].strip().lower() or None
 
 
-def check_declared_type(content_type: str | None) -> str | None:
-    """Refuse a missing or non-image ``Content-Type``; return the format it promises, if any."""
+def check_declared_type(
+    content_type: str | None, allowed: frozenset[str] = DEFAULT_ALLOWED_FORMATS
+) -> str | None:
+    """Refuse a missing, non-image or not allowed ``Content-Type``; return the format it promises, if any."""
     declared = media_type(content_type)
     if declared is None:
         raise NotAnImage("no Content-Type")
     if declared not in _DECLARED:
         raise NotAnImage(f"Content-Type {declared} is not an image type")
-    return _DECLARED[declared]
+    promised = _DECLARED[declared]
+    if promised is not None and promised not in allowed:
+        raise NotAnImage(f"{promised} is not an allowed image type")
+    return promised
 
 
-def identify(head: bytes, promised: str | None) -> str:
+def identify(head: bytes, promised: str | None, allowed: frozenset[str] = DEFAULT_ALLOWED_FORMATS) -> str:
     """The media type of the body starting with ``head``; it must match what the header promised."""
     found = sniff(head)
     if found is None:
@@ -69,6 +80,8 @@ def identify(head: bytes, promised: str | None) -> str:
         raise NotAnImage(f"body is not a known image format {what}")
     if promised is not None and found != promised:
         raise NotAnImage(f"Content-Type says {promised} but the body is {found}")
+    if found not in allowed:
+        raise NotAnImage(f"{found} is not an allowed image type")
     return found
 
 

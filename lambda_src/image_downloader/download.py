@@ -3,29 +3,24 @@
 Lambda: ``image_downloader.download.handler``: reads its batch from S3 by key, writes its result next to
 it and returns counts only; event and result shapes are in ``docs/design.md``.
 
-Command line::
+Command line (``cli.py``; exit codes 0 all downloaded, 1 some failed, 2 usage or input error)::
 
     python -m image_downloader.download --base-url URL --paths-file FILE -c N [--out DIR]
-
-downloads every path of FILE (one per line) to DIR, or checks and discards them without ``--out``, and
-exits non-zero when any failed.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from image_downloader.engine import BatchOutcome, Deadline, RetryPolicy, Sink, download_all
+from image_downloader.engine import BatchOutcome, Deadline, RetryPolicy, download_all
 from image_downloader.errors import InvalidInput
+from image_downloader.redact import redact
 from image_downloader.runs import RunLayout, get_json, put_json
 from image_downloader.settings import DownloadSettings, download_settings_from_env
-from image_downloader.storage import AwsClients, DiscardSink, FolderSink, S3DynamoSink, clients_for
+from image_downloader.storage import AwsClients, S3DynamoSink, clients_for
+from image_downloader.urls import UrlProblem, canonical_url
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +77,12 @@ class BatchRequest:
 
 
 def resource_url(base_url: str, path: str) -> str:
-    """``("https://h/base", "a/x.gif")`` and ``("https://h/base/", "/a/x.gif")`` -> ``https://h/base/a/x.gif``."""
-    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+    """The canonical URL of ``path`` under ``base_url`` (``urls.py``): ``("https://H/base", "a/./x.gif")``
+    -> ``https://h/base/a/x.gif``. The batch step has checked both; a bad one here is a bad event."""
+    try:
+        return canonical_url(base_url, path)
+    except UrlProblem as problem:
+        raise InvalidInput(f"{redact(path)!r} under {redact(base_url)!r}: {problem}") from None
 
 
 def handler(event: dict, context: object) -> dict:
@@ -179,73 +178,7 @@ def _paths(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-# --- command line ---------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    paths = _read_paths(args.paths_file)
-    urls = [resource_url(args.base_url, path) for path in paths]
-    settings = DownloadSettings(
-        bucket_name="",
-        table_name="",
-        max_image_bytes=args.max_bytes,
-        allow_private_addresses=args.allow_private_addresses,
-        connect_timeout_seconds=args.connect_timeout,
-        read_timeout_seconds=args.read_timeout,
-    )
-    sink: Sink = FolderSink(args.out) if args.out else DiscardSink()
-    started = time.perf_counter()
-    outcome = download_all(urls, args.concurrency, sink, settings, Deadline())
-    elapsed = time.perf_counter() - started
-    _print_summary(outcome, elapsed, args.out)
-    return 1 if outcome.failures else 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m image_downloader.download",
-        description="Download images concurrently with the engine of the download Lambda.",
-    )
-    parser.add_argument("--base-url", required=True, help="URL the paths are relative to")
-    parser.add_argument("--paths-file", required=True, type=Path, help="one path per line ('#' comments)")
-    parser.add_argument("-c", "--concurrency", type=_positive, default=10, help="requests in flight (10)")
-    parser.add_argument("--out", type=Path, help="folder to write the images to (default: discard them)")
-    parser.add_argument(
-        "--allow-private-addresses",
-        action="store_true",
-        help="allow loopback and private addresses such as 127.0.0.1 (refused by default)",
-    )
-    parser.add_argument("--max-bytes", type=_positive, default=DownloadSettings("", "").max_image_bytes)
-    parser.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (5)")
-    parser.add_argument("--read-timeout", type=float, default=30.0, help="seconds (30)")
-    return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _read_paths(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise SystemExit(f"cannot read --paths-file: {error}") from error
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _print_summary(outcome: BatchOutcome, elapsed: float, out: Path | None) -> None:
-    rate = outcome.succeeded / elapsed if elapsed > 0 else 0.0
-    where = f" to {out}" if out else " (discarded)"
-    print(f"{outcome.succeeded} images downloaded{where} in {elapsed:.2f} s ({rate:.1f} images/s)")
-    if outcome.failures:
-        print(f"{outcome.failed} failed:")
-        for failure in outcome.failures:
-            print(f"  [{failure.kind}] {failure.reason}")
-
-
 if __name__ == "__main__":
+    from image_downloader.cli import main
+
     sys.exit(main())

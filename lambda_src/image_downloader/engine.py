@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,12 +29,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import IO, TYPE_CHECKING, Literal, Protocol
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from urllib3 import Timeout
 from urllib3.exceptions import (
     ConnectTimeoutError,
-    DecodeError,
     HTTPError,
     MaxRetryError,
     NewConnectionError,
@@ -45,18 +45,28 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from image_downloader.content import SNIFF_BYTES, NotAnImage, check_declared_type, identify
+from image_downloader.encoding import CHUNK_BYTES, EncodingError, content_codings, decoded
 from image_downloader.netguard import Blocked, check_url, guarded_pool_manager
+from image_downloader.redact import redact
 from image_downloader.settings import DownloadSettings
+from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget, watched_pool_classes
 
 if TYPE_CHECKING:  # urllib3 1.26 has only HTTPResponse; 2.x types responses as BaseHTTPResponse
     from urllib3 import BaseHTTPResponse
 
 FailureKind = Literal[
-    "http_status", "timeout", "connection", "too_large", "not_image", "blocked", "storage", "time_budget"
+    "http_status",
+    "timeout",
+    "timed_out",
+    "connection",
+    "too_large",
+    "not_image",
+    "blocked",
+    "storage",
+    "time_budget",
 ]
 
 SPOOL_MEMORY_BYTES = 256 * 1024
-CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A small error body is read to keep the connection; a larger one costs a new connection instead.
@@ -76,26 +86,6 @@ class RetryPolicy:
     backoff_factor: float = 0.5
     backoff_cap_seconds: float = 10.0
     jitter_seconds: float = 0.5
-    max_seconds_per_url: float = 120.0
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When the Lambda is stopped, on the ``time.monotonic()`` clock (``math.inf`` when unknown)."""
-
-    at: float = math.inf
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    @classmethod
-    def from_context(cls, context: object) -> Deadline:
-        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-        return cls() if remaining_ms is None else cls.after(remaining_ms() / 1000)
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
 
 @dataclass
@@ -129,7 +119,13 @@ class Failure:
     status: int | None = None
 
     def to_json(self) -> dict:
-        return {"url": self.url, "kind": self.kind, "status": self.status, "reason": self.reason}
+        """The failure as reports and notifications show it, with secrets masked (``redact``)."""
+        return {
+            "url": redact(self.url),
+            "kind": self.kind,
+            "status": self.status,
+            "reason": redact(self.reason),
+        }
 
 
 @dataclass
@@ -266,47 +262,59 @@ class _Downloader:
     ) -> None:
         self.settings = settings
         self.policy = policy
-        margin = settings.time_budget_margin_seconds
-        self.start_before = deadline.at - margin
-        # Work in flight is cut off halfway through the margin, leaving the rest to write the report.
-        self.stop_at = deadline.at - margin / 2
+        self.budget = TimeBudget.within(deadline, settings.time_budget_margin_seconds)
+        self.image_limit = ImageTimeLimit(settings.image_time_limit_seconds)
         self.http = guarded_pool_manager(settings, maxsize=pool, block=True)
+        self.http.pool_classes_by_scheme = watched_pool_classes(self.http.pool_classes_by_scheme)
 
     def close(self) -> None:
         self.http.clear()
 
     def process(self, url: str, sink: Sink) -> Failure | int:
         """Download and store one URL; the stored size, or the failure. Never raises."""
-        if time.monotonic() >= self.start_before:
+        if time.monotonic() >= self.budget.start_before:
             return Failure(url, "time_budget", NOT_ATTEMPTED)
-        try:
-            image = self.download(url)
-        except DownloadFailed as failed:
-            return self._failure(url, failed)
-        except Exception as error:  # a bug must not lose the URL
-            return Failure(url, "connection", f"unexpected error: {error!r}")
+        stopwatch = self.image_limit.start(self.budget)
+        with stopwatch.running():
+            try:
+                image = self.download(url, stopwatch)
+            except DownloadFailed as failed:
+                return self._failure(url, failed, stopwatch)
+            except Exception as error:  # a bug must not lose the URL
+                return Failure(url, "connection", f"unexpected error: {error!r}")
+        if stopwatch.expired:  # a body cut short by the stopwatch may look complete: never store it
+            image.body.close()
+            return self._out_of_time(url, stopwatch)
         try:
             sink.store(image)
         except StorageError as error:
-            return Failure(url, "storage", f"could not store {url}: {error}")
+            return Failure(url, "storage", f"could not store: {error}")
         except Exception as error:
-            return Failure(url, "storage", f"could not store {url}: unexpected error: {error!r}")
+            return Failure(url, "storage", f"could not store: unexpected error: {error!r}")
         finally:
             image.body.close()
         return image.size
 
-    def _failure(self, url: str, failed: DownloadFailed) -> Failure:
-        if failed.kind in ("timeout", "connection") and time.monotonic() >= self.stop_at:
-            return Failure(url, "time_budget", INTERRUPTED)
+    def _failure(self, url: str, failed: DownloadFailed, stopwatch: Stopwatch) -> Failure:
+        if stopwatch.expired or (
+            failed.kind in ("timeout", "connection", "timed_out") and stopwatch.passed()
+        ):
+            return self._out_of_time(url, stopwatch)
         return Failure(url, failed.kind, failed.reason, failed.status)
 
-    def download(self, url: str) -> DownloadedImage:
-        give_up_at = min(time.monotonic() + self.policy.max_seconds_per_url, self.stop_at)
-        retry = self._new_retry(give_up_at)
+    def _out_of_time(self, url: str, stopwatch: Stopwatch) -> Failure:
+        if stopwatch.cut_by_budget:
+            return Failure(url, "time_budget", INTERRUPTED)
+        return Failure(
+            url, "timed_out", f"timed out after {self.image_limit.seconds:g} s (the limit per image)"
+        )
+
+    def download(self, url: str, stopwatch: Stopwatch) -> DownloadedImage:
+        retry = self._new_retry(stopwatch.deadline)
         while True:
-            response, final_url = self._open(url, retry)
+            response, final_url = self._open(url, retry, stopwatch)
             try:
-                return self._read_image(response, url, final_url, give_up_at)
+                return self._read_image(response, url, final_url, stopwatch)
             except (ReadTimeoutError, ProtocolError, SSLError) as error:
                 retry = self._retry_body(response.retries or retry, url, final_url, error)
             finally:
@@ -341,11 +349,11 @@ class _Downloader:
         new.sleep()
         return new  # type: ignore[return-value]
 
-    def _open(self, url: str, retry: BoundedRetry) -> tuple[BaseHTTPResponse, str]:
+    def _open(self, url: str, retry: BoundedRetry, stopwatch: Stopwatch) -> tuple[BaseHTTPResponse, str]:
         """GET ``url``, following redirects one checked hop at a time, up to a 200 response."""
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            response = self._request(url, current, retry)
+            response = self._request(url, current, retry, stopwatch)
             location = response.get_redirect_location()
             if not location:
                 if response.status != HTTPStatus.OK:
@@ -355,9 +363,9 @@ class _Downloader:
             _discard(response)
             retry = response.retries or retry  # type: ignore[assignment]
             current = urljoin(current, location)
-        raise DownloadFailed("http_status", f"more than {MAX_REDIRECTS} redirects: {url}", response.status)
+        raise DownloadFailed("http_status", f"more than {MAX_REDIRECTS} redirects", response.status)
 
-    def _request(self, url: str, current: str, retry: BoundedRetry) -> BaseHTTPResponse:
+    def _request(self, url: str, current: str, retry: BoundedRetry, stopwatch: Stopwatch) -> BaseHTTPResponse:
         try:
             check_url(current, self.settings)
             return self.http.request(
@@ -367,41 +375,45 @@ class _Downloader:
                 retries=retry,
                 redirect=False,
                 preload_content=False,
-                timeout=self._timeout(),
+                decode_content=False,  # encoding.decoded does it, within the size limit
+                timeout=self._timeout(stopwatch),
                 enforce_content_length=True,
             )
         except Blocked as blocked:
             via = "" if current == url else f" (redirected to {current})"
-            raise DownloadFailed("blocked", f"blocked: {blocked}{via}: {url}") from blocked
+            raise DownloadFailed("blocked", f"blocked: {blocked}{via}") from blocked
         except MaxRetryError as error:
             raise _transport_failure(url, error.reason) from error
         except (HTTPError, OSError) as error:
             raise _transport_failure(url, error) from error
 
-    def _timeout(self) -> Timeout:
-        left = max(0.001, self.stop_at - time.monotonic())
+    def _timeout(self, stopwatch: Stopwatch) -> Timeout:
+        left = max(0.001, stopwatch.remaining())
         return Timeout(
             connect=min(self.settings.connect_timeout_seconds, left),
             read=min(self.settings.read_timeout_seconds, left),
         )
 
     def _read_image(
-        self, response: BaseHTTPResponse, url: str, final_url: str, give_up_at: float
+        self, response: BaseHTTPResponse, url: str, final_url: str, stopwatch: Stopwatch
     ) -> DownloadedImage:
         limit = self.settings.max_image_bytes
         declared = _content_length(response)
         if declared is not None and declared > limit:
             _discard(response)
-            raise DownloadFailed("too_large", f"too large: {declared} bytes (limit {limit}): {url}")
+            raise DownloadFailed("too_large", f"too large: {declared} bytes (limit {limit})")
         try:
-            promised = check_declared_type(response.headers.get("Content-Type"))
+            promised = check_declared_type(
+                response.headers.get("Content-Type"), self.settings.allowed_content_types
+            )
         except NotAnImage as error:
             _discard(response)
-            raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
+            raise DownloadFailed("not_image", f"not an image: {error}") from error
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - handed to the caller
         try:
-            size, digest, content_type = self._spool(response, spool, promised, url, give_up_at)
-            if declared is not None and size != declared:
+            size, digest, content_type = self._spool(response, spool, promised, url, stopwatch)
+            encoded = bool(content_codings(response.headers.get("Content-Encoding")))
+            if declared is not None and size != declared and not encoded:
                 raise ProtocolError(f"body ended after {size} of {declared} bytes")
         except BaseException:
             spool.close()
@@ -411,7 +423,12 @@ class _Downloader:
         return DownloadedImage(url, final_url, spool, size, digest, content_type)
 
     def _spool(
-        self, response: BaseHTTPResponse, spool: IO[bytes], promised: str | None, url: str, give_up_at: float
+        self,
+        response: BaseHTTPResponse,
+        spool: IO[bytes],
+        promised: str | None,
+        url: str,
+        stopwatch: Stopwatch,
     ) -> tuple[int, bytes, str]:
         limit = self.settings.max_image_bytes
         digest = hashlib.sha256()
@@ -421,25 +438,28 @@ class _Downloader:
         for chunk in _chunks(response):
             size += len(chunk)
             if size > limit:
-                raise DownloadFailed("too_large", f"too large: more than {limit} bytes: {url}")
+                raise DownloadFailed("too_large", f"too large: more than {limit} bytes")
             if content_type is None:
                 head += chunk[: SNIFF_BYTES - len(head)]
                 if len(head) >= SNIFF_BYTES:
-                    content_type = _identify(head, promised, url)
+                    content_type = _identify(head, promised, url, self.settings.allowed_content_types)
             digest.update(chunk)
             _write(spool, chunk, url)
-            if time.monotonic() > give_up_at:
-                raise DownloadFailed("timeout", f"timed out: still downloading after the time limit: {url}")
+            if stopwatch.passed():
+                raise DownloadFailed("timed_out", "timed out while reading the body")
         if content_type is None:
-            content_type = _identify(head, promised, url)
+            content_type = _identify(head, promised, url, self.settings.allowed_content_types)
         return size, digest.digest(), content_type
 
 
 def _chunks(response: BaseHTTPResponse) -> Iterator[bytes]:
+    """The body, decoded here rather than by urllib3 so that decoding stays within the size limit."""
     try:
-        yield from response.stream(CHUNK_BYTES)
-    except DecodeError as error:
-        raise DownloadFailed("not_image", f"not an image: undecodable Content-Encoding ({error})") from error
+        yield from decoded(
+            response.stream(CHUNK_BYTES, decode_content=False), response.headers.get("Content-Encoding")
+        )
+    except EncodingError as error:
+        raise DownloadFailed("not_image", f"not an image: {error}") from error
 
 
 def _write(spool: IO[bytes], chunk: bytes, url: str) -> None:
@@ -447,15 +467,15 @@ def _write(spool: IO[bytes], chunk: bytes, url: str) -> None:
         spool.write(chunk)
     except OSError as error:  # e.g. /tmp full: the function's ephemeral storage is too small
         raise DownloadFailed(
-            "storage", f"could not buffer the body in {tempfile.gettempdir()}: {error}: {url}"
+            "storage", f"could not buffer the body in {tempfile.gettempdir()}: {error}"
         ) from error
 
 
-def _identify(head: bytes, promised: str | None, url: str) -> str:
+def _identify(head: bytes, promised: str | None, url: str, allowed: frozenset[str]) -> str:
     try:
-        return identify(head, promised)
+        return identify(head, promised, allowed)
     except NotAnImage as error:
-        raise DownloadFailed("not_image", f"not an image: {error}: {url}") from error
+        raise DownloadFailed("not_image", f"not an image: {error}") from error
 
 
 def _content_length(response: BaseHTTPResponse) -> int | None:
@@ -477,34 +497,36 @@ def _discard(response: BaseHTTPResponse) -> None:
 
 
 def _status_failure(url: str, response: BaseHTTPResponse) -> DownloadFailed:
+    """``404 Not Found``, ``503 Service Unavailable after 4 attempts``: the status says it all."""
     status = response.status
     tries = response.retries.attempts if isinstance(response.retries, BoundedRetry) else 1
     attempts = f" after {tries} attempts" if tries > 1 else ""
-    if status == HTTPStatus.NOT_FOUND:
-        reason = f"Could not find: {url}"
-    elif status == HTTPStatus.GONE:
-        reason = f"Gone (HTTP 410): {url}"
-    elif status in (HTTPStatus.FORBIDDEN, HTTPStatus.UNAUTHORIZED):
-        reason = f"Access denied (HTTP {status}): {url}"
-    elif status == HTTPStatus.TOO_MANY_REQUESTS:
-        reason = f"Too many requests (HTTP 429){attempts}: {url}"
-    elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        reason = f"Server error (HTTP {status}){attempts}: {url}"
-    else:
-        reason = f"Unexpected HTTP status {status}: {url}"
-    return DownloadFailed("http_status", reason, status)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "(unknown status)"
+    return DownloadFailed("http_status", f"{status} {phrase}{attempts}", status)
 
 
 def _transport_failure(url: str, error: object) -> DownloadFailed:
+    host = urlsplit(url).netloc
     # NewConnectionError subclasses ConnectTimeoutError in urllib3 1.26 and 2.x alike.
     if isinstance(error, ConnectTimeoutError) and not isinstance(error, NewConnectionError):
-        return DownloadFailed("timeout", f"timed out connecting: {url}")
+        return DownloadFailed("timeout", f"timed out connecting to {host}")
     if isinstance(error, ReadTimeoutError | TimeoutError):
-        return DownloadFailed("timeout", f"timed out reading: {url}")
-    return DownloadFailed("connection", f"connection failed: {_short(error)}: {url}")
+        return DownloadFailed("timeout", f"timed out waiting for {host} to send data")
+    text = _short(error)
+    if isinstance(error, NewConnectionError):  # netguard's own messages: DNS, refused, unreachable
+        return DownloadFailed("connection", text)
+    return DownloadFailed("connection", f"connection failed: {text}")
+
+
+_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\((?:host=)?[^)]*\):\s*")
 
 
 def _short(error: object) -> str:
-    """The innermost useful message of a urllib3 error chain."""
+    """The innermost useful message of a urllib3 error chain, without the connection's repr."""
     text = str(error)
-    return text.split(": ", 1)[-1] if text.startswith("<") else text
+    if text.startswith("<"):
+        text = text.split(": ", 1)[-1]
+    return _CONNECTION_REPR.sub("", text)

@@ -121,7 +121,8 @@ class _CheckedConnect:
                 last_error = error
         if isinstance(last_error, TimeoutError):
             raise ConnectTimeoutError(self, f"Connection to {host} timed out") from last_error
-        raise NewConnectionError(self, f"Failed to establish a new connection: {last_error}") from last_error
+        why = getattr(last_error, "strerror", None) or str(last_error)
+        raise NewConnectionError(self, f"could not connect to {host}: {why}") from last_error
 
     def _permitted_addresses(self, host: str) -> list[str]:
         try:
@@ -132,7 +133,7 @@ class _CheckedConnect:
                 socket.SOCK_STREAM,
             )
         except socket.gaierror as error:
-            raise NewConnectionError(self, f"Failed to resolve {host}: {error}") from error
+            raise NewConnectionError(self, f"DNS lookup failed for {host}") from error
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         permitted: list[str] = []
         refusal: Blocked | None = None

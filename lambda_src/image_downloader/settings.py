@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from image_downloader.content import DEFAULT_ALLOWED_FORMATS, FORMATS
 from image_downloader.errors import ConfigurationError
 
 BATCH_ENV = (
@@ -20,6 +21,7 @@ BATCH_ENV = (
     "MAX_PATHS_PER_EXECUTION",
     "DEFAULT_BATCH_SIZE",
     "MAX_CONCURRENT_BATCHES",
+    "IMAGE_KEY_PREFIX",
 )
 DOWNLOAD_ENV = (
     "BUCKET_NAME",
@@ -32,6 +34,8 @@ DOWNLOAD_ENV = (
     "CONNECT_TIMEOUT_SECONDS",
     "READ_TIMEOUT_SECONDS",
     "TIME_BUDGET_MARGIN_SECONDS",
+    "IMAGE_TIME_LIMIT_SECONDS",
+    "ALLOWED_CONTENT_TYPES",
 )
 CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "RUN_KEY_PREFIX", "MAX_LISTED_FAILURES")
 
@@ -57,6 +61,7 @@ class BatchSettings:
     max_paths_per_execution: int = 1_000_000
     default_batch_size: int = 100
     max_concurrent_batches: int = 10
+    image_key_prefix: str = "images/"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class DownloadSettings:
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
     time_budget_margin_seconds: float = 20.0
+    image_time_limit_seconds: float = 60.0
+    allowed_content_types: frozenset[str] = DEFAULT_ALLOWED_FORMATS
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,18 @@ class _Env:
             raise ConfigurationError(f"environment variable {name} must be 'true' or 'false', got {value!r}")
         return lowered == "true"
 
+    def choices(self, name: str, known: tuple[str, ...], default: frozenset[str]) -> frozenset[str]:
+        value = self._raw(name)
+        if value is None:
+            return default
+        chosen = frozenset(item.strip().lower() for item in value.split(",") if item.strip())
+        unknown = sorted(chosen - set(known))
+        if unknown or not chosen:
+            raise ConfigurationError(
+                f"environment variable {name} must list some of {', '.join(known)}, got {value!r}"
+            )
+        return chosen
+
     def host_set(self, name: str) -> frozenset[str]:
         return frozenset(host.lower() for host in self.items(name))
 
@@ -158,6 +177,7 @@ def batch_settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSe
         max_paths_per_execution=env.integer("MAX_PATHS_PER_EXECUTION", defaults.max_paths_per_execution),
         default_batch_size=env.integer("DEFAULT_BATCH_SIZE", defaults.default_batch_size),
         max_concurrent_batches=env.integer("MAX_CONCURRENT_BATCHES", defaults.max_concurrent_batches),
+        image_key_prefix=env.text("IMAGE_KEY_PREFIX", defaults.image_key_prefix),
     )
 
 
@@ -177,6 +197,8 @@ def download_settings_from_env(environ: Mapping[str, str] | None = None) -> Down
         time_budget_margin_seconds=env.seconds(
             "TIME_BUDGET_MARGIN_SECONDS", defaults.time_budget_margin_seconds
         ),
+        image_time_limit_seconds=env.seconds("IMAGE_TIME_LIMIT_SECONDS", defaults.image_time_limit_seconds),
+        allowed_content_types=env.choices("ALLOWED_CONTENT_TYPES", FORMATS, defaults.allowed_content_types),
     )
 
 

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from image_downloader.content import ACTIVE_FORMATS
 from image_downloader.engine import DownloadedImage, StorageError
+from image_downloader.keys import file_parts, image_key, object_metadata
 from image_downloader.settings import DownloadSettings
 
 # Enough for the largest lambdaConcur (50) without a second client for smaller batches.
 MIN_AWS_POOL = 50
-_METADATA_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,6 @@ def clients_for(concurrency: int) -> AwsClients:
     return aws_clients(max(MIN_AWS_POOL, concurrency))
 
 
-def image_key(prefix: str, url: str) -> str:
-    """``<prefix><host[:port]>/<path>[?query]``: distinct URLs (up to the scheme) get distinct keys."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{prefix}{host}/{parts.path.lstrip('/')}{query}"
-
-
 class S3DynamoSink:
     """Puts the object (with its SHA-256 checked by S3), then records it in DynamoDB."""
 
@@ -83,6 +71,8 @@ class S3DynamoSink:
             raise StorageError(f"DynamoDB put_item failed, object removed: {_describe(error)}") from error
 
     def _put_object(self, key: str, image: DownloadedImage) -> None:
+        # A format a browser could execute (SVG scripts) is served as a download, never rendered.
+        disposition = {"ContentDisposition": "attachment"} if image.content_type in ACTIVE_FORMATS else {}
         try:
             self.s3.put_object(
                 Bucket=self.settings.bucket_name,
@@ -92,7 +82,8 @@ class S3DynamoSink:
                 ContentType=image.content_type,
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=base64.b64encode(image.sha256).decode("ascii"),
-                Metadata={"sha256": image.sha256_hex, "source-url": quote(image.url, safe=_METADATA_SAFE)},
+                Metadata=object_metadata(image.url, image.sha256_hex),
+                **disposition,
             )
         except (ClientError, BotoCoreError) as error:
             raise StorageError(f"S3 put_object failed: {_describe(error)}") from error
@@ -129,7 +120,8 @@ class DiscardSink:
 
 
 class FolderSink:
-    """Writes each image under ``root/<host[:port]>/<path>``, refusing paths that would leave ``root``."""
+    """Writes each image under ``root/<scheme>/<host[:port]>/<path>[?query]`` (the S3 key's layout) and
+    never overwrites a file: one that exists already, from this run or an earlier one, fails the URL."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -138,16 +130,17 @@ class FolderSink:
         target = self.path_for(image.url)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("wb") as out:
+            with target.open("xb") as out:
                 shutil.copyfileobj(image.body, out)
+        except FileExistsError as error:
+            raise StorageError(f"{target} exists already: not overwritten") from error
         except OSError as error:
             raise StorageError(f"could not write {target}: {error}") from error
 
     def path_for(self, url: str) -> Path:
-        relative = image_key("", url).replace("?", "%3F")
-        parts = [part for part in relative.split("/") if part not in ("", ".")]
-        if ".." in parts or not parts:
-            raise StorageError(f"refusing to write outside {self.root}: {relative}")
+        parts = file_parts(url)
+        if any(part in ("", ".", "..") for part in parts):
+            raise StorageError(f"refusing to write outside {self.root}: {url}")
         return self.root.joinpath(*parts)
 
 

@@ -16,6 +16,7 @@ locals {
       MAX_PATHS_PER_EXECUTION = tostring(var.limits.max_paths_per_execution)
       DEFAULT_BATCH_SIZE      = tostring(var.limits.default_batch_size)
       MAX_CONCURRENT_BATCHES  = tostring(var.max_concurrent_batches)
+      IMAGE_KEY_PREFIX        = var.image_key_prefix
     }
     download = {
       BUCKET_NAME                = var.bucket_name
@@ -28,6 +29,8 @@ locals {
       CONNECT_TIMEOUT_SECONDS    = tostring(var.downloader.connect_timeout_seconds)
       READ_TIMEOUT_SECONDS       = tostring(var.downloader.read_timeout_seconds)
       TIME_BUDGET_MARGIN_SECONDS = tostring(var.downloader.time_budget_margin_seconds)
+      IMAGE_TIME_LIMIT_SECONDS   = tostring(var.downloader.image_time_limit_seconds)
+      ALLOWED_CONTENT_TYPES      = join(",", var.downloader.allowed_content_types)
     }
     consolidate = {
       BUCKET_NAME         = var.bucket_name

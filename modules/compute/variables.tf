@@ -167,7 +167,7 @@ variable "functions" {
 }
 
 variable "downloader" {
-  description = "What the download function may fetch and how long it waits. allow_private_addresses = true lets it reach private, loopback and link-local addresses (the instance metadata service among them): keep false on AWS."
+  description = "What the download function may fetch and how long it waits. allow_private_addresses = true lets it reach private, loopback and link-local addresses (the instance metadata service among them): keep false on AWS. image_time_limit_seconds bounds each image, retries and redirects included. allowed_content_types lists the image formats stored (SVG is off by default: it can carry scripts)."
   type = object({
     allowed_hosts              = optional(list(string), [])
     allow_private_addresses    = optional(bool, false)
@@ -175,6 +175,8 @@ variable "downloader" {
     connect_timeout_seconds    = optional(number, 5)
     read_timeout_seconds       = optional(number, 30)
     time_budget_margin_seconds = optional(number, 20)
+    image_time_limit_seconds   = optional(number, 60)
+    allowed_content_types      = optional(list(string), ["image/gif", "image/png", "image/jpeg", "image/webp", "image/avif", "image/bmp", "image/tiff", "image/x-icon"])
   })
   default = {}
 
@@ -186,6 +188,16 @@ variable "downloader" {
   validation {
     condition     = alltrue([for host in var.downloader.allowed_hosts : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", host))])
     error_message = "downloader.allowed_hosts must hold bare host names such as \"fluentpython.com\" (no scheme, port or path)."
+  }
+
+  validation {
+    condition     = var.downloader.image_time_limit_seconds > 0 && var.downloader.image_time_limit_seconds <= 900
+    error_message = "downloader.image_time_limit_seconds must be greater than 0 and at most 900 (the longest Lambda timeout)."
+  }
+
+  validation {
+    condition     = length(var.downloader.allowed_content_types) > 0 && alltrue([for type in var.downloader.allowed_content_types : contains(["image/gif", "image/png", "image/jpeg", "image/webp", "image/avif", "image/bmp", "image/tiff", "image/x-icon", "image/svg+xml"], type)])
+    error_message = "downloader.allowed_content_types must list one or more of image/gif, image/png, image/jpeg, image/webp, image/avif, image/bmp, image/tiff, image/x-icon, image/svg+xml."
   }
 }
 

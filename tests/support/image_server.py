@@ -2,8 +2,10 @@
 
 Routes are registered per path; an unregistered path answers 404. A route may instead be a function that
 writes the whole response itself (for faults such as a connection reset mid-body); the factories below
-(``sequence``, ``reset_mid_body``, ``slow_body``, ``chunked``) build the usual ones, and
-``unresponsive_port`` gives a port whose connections never complete (a connect timeout).
+(``sequence``, ``reset_mid_body``, ``slow_body``, ``trickle``, ``trickle_headers``, ``chunked``) build
+the usual ones, and
+``unresponsive_port`` gives a port whose connections never complete (a connect timeout), and
+``tls_handshake_trickler`` one whose TLS handshake never ends.
 """
 
 from __future__ import annotations
@@ -200,6 +202,38 @@ def slow_body(body: bytes, first: int, pause: float, content_type: str = "image/
     return handle
 
 
+def trickle(
+    body: bytes, declared: int, first: int, every: float = 1.0, content_type: str = "image/gif"
+) -> RawHandler:
+    """Promise ``declared`` bytes, send the headers and ``first`` bytes, then one byte every ``every``
+    seconds until the client goes away: each byte comes well within any read timeout."""
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        head = handler.head(Route(content_type=content_type), declared)  # type: ignore[attr-defined]
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.wfile.write(head + body[:first])
+            for index in range(first, declared):
+                time.sleep(every)
+                handler.wfile.write(body[index : index + 1] or b"\x00")
+
+    return handle
+
+
+def trickle_headers(every: float = 0.2) -> RawHandler:
+    """Send a status line, then one byte of an endless header every ``every`` seconds."""
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while True:
+                time.sleep(every)
+                handler.wfile.write(b"a")
+
+    return handle
+
+
 def chunked(body: bytes, content_type: str = "image/gif", chunk: int = 4096) -> RawHandler:
     """Send ``body`` with ``Transfer-Encoding: chunked``: the size is known only at the end."""
 
@@ -228,4 +262,34 @@ def unresponsive_port() -> Iterator[int]:
         yield port
     finally:
         filler.close()
+        listener.close()
+
+
+@contextlib.contextmanager
+def tls_handshake_trickler(every: float = 0.2) -> Iterator[int]:
+    """A port on 127.0.0.1 that answers a TLS ClientHello with the header of a 16 KiB handshake record,
+    then sends its body one byte every ``every`` seconds: the handshake waits, but never for long."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve(connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(every):
+                connection.sendall(b"\x00")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while not stop.is_set():
+                connection, _ = listener.accept()
+                threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
         listener.close()

@@ -1,0 +1,159 @@
+"""Time limits that hold whatever a server does: per batch (``TimeBudget``) and per image
+(``ImageTimeLimit``).
+
+Socket timeouts bound each wait for a byte, not a whole image: a server that trickles one byte a second,
+or its headers one line at a time, never trips them. So each image runs under a ``Stopwatch``: the
+connections it takes from the pool are registered with it, and when its deadline passes a timer shuts
+them down, which ends any read blocked on them at once. The engine then reports the image as timed out.
+Connecting needs no stopwatch: the connect timeout, capped by the image's remaining time, bounds the TCP
+connect, and CPython bounds a whole TLS handshake by it too, however slowly its bytes come. A DNS lookup
+cannot be interrupted; the resolver's own timeouts bound it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from urllib3.connectionpool import HTTPConnectionPool
+
+_current = threading.local()
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the Lambda is stopped, on the ``time.monotonic()`` clock (``math.inf`` when unknown)."""
+
+    at: float = math.inf
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    @classmethod
+    def from_context(cls, context: object) -> Deadline:
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        return cls() if remaining_ms is None else cls.after(remaining_ms() / 1000)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    """When a URL of the batch may still start, and when every read must have ended: work in flight is
+    cut off halfway through the margin, leaving the rest to store the last images and write the report."""
+
+    start_before: float
+    stop_at: float
+
+    @classmethod
+    def within(cls, deadline: Deadline, margin_seconds: float) -> TimeBudget:
+        return cls(start_before=deadline.at - margin_seconds, stop_at=deadline.at - margin_seconds / 2)
+
+    def remaining(self, now: float) -> float:
+        return max(0.0, self.stop_at - now)
+
+
+@dataclass(frozen=True)
+class ImageTimeLimit:
+    """How long one image may take, from its first request to its last byte, retries and redirects
+    included."""
+
+    seconds: float
+
+    def start(self, budget: TimeBudget) -> Stopwatch:
+        """A running stopwatch for one image: it ends at the limit or at the batch's ``stop_at``."""
+        now = time.monotonic()
+        own_end = now + self.seconds
+        return Stopwatch(min(own_end, budget.stop_at), cut_by_budget=budget.stop_at < own_end)
+
+
+class Stopwatch:
+    """The deadline of one image, enforced on the connections it uses (see the module docstring)."""
+
+    def __init__(self, deadline: float, cut_by_budget: bool = False) -> None:
+        self.deadline = deadline
+        self.cut_by_budget = cut_by_budget
+        self.expired = False
+        self._connections: set[Any] = set()
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def passed(self) -> bool:
+        return self.expired or time.monotonic() >= self.deadline
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Stopwatch]:
+        """Enforce the deadline on the connections this thread takes from a watched pool meanwhile."""
+        previous = getattr(_current, "stopwatch", None)
+        _current.stopwatch = self
+        self._timer.start()
+        try:
+            yield self
+        finally:
+            self._timer.cancel()
+            _current.stopwatch = previous
+            with self._lock:
+                self._connections.clear()
+
+    def attach(self, connection: object) -> None:
+        with self._lock:
+            if self.expired:
+                _shut_down(connection)
+            else:
+                self._connections.add(connection)
+
+    def detach(self, connection: object) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for connection in self._connections:
+                _shut_down(connection)
+
+
+def _shut_down(connection: object) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedPool:
+    """Mixin for urllib3 pools: a connection taken by a thread running a stopwatch is enforced by it
+    until it goes back to the pool (detached first, so a timer never touches another image's request)."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        stopwatch: Stopwatch | None = getattr(_current, "stopwatch", None)
+        if stopwatch is not None:
+            stopwatch.attach(connection)
+        return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        stopwatch: Stopwatch | None = getattr(_current, "stopwatch", None)
+        if stopwatch is not None and conn is not None:
+            stopwatch.detach(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+def watched_pool_classes(
+    classes: dict[str, type[HTTPConnectionPool]],
+) -> dict[str, type[HTTPConnectionPool]]:
+    """The pool classes of a ``PoolManager``, made to register their connections with the stopwatch."""
+    return {
+        scheme: type(f"Watched{pool.__name__}", (_WatchedPool, pool), {}) for scheme, pool in classes.items()
+    }
