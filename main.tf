@@ -57,7 +57,9 @@ module "compute" {
     batch       = var.lambda.batch
     download    = var.lambda.download
     consolidate = var.lambda.consolidate
+    status      = var.lambda.status
   }
+  state_machine_name     = var.name
   downloader             = var.downloader
   limits                 = var.limits
   max_concurrent_batches = var.state_machine.map_max_concurrency
@@ -118,6 +120,8 @@ module "api" {
   tags = var.tags
 
   state_machine_arn        = module.state_machine[0].state_machine_arn
+  status_function_name     = module.compute[0].function_names.status
+  status_function_arn      = module.compute[0].function_arns.status
   authorization_type       = var.api.authorization_type
   jwt_issuer               = var.api.jwt_issuer
   jwt_audience             = var.api.jwt_audience
@@ -135,7 +139,7 @@ module "caller_policy" {
   count  = var.create ? 1 : 0
 
   state_machine_arn     = module.state_machine[0].state_machine_arn
-  route_arns            = var.create_api && var.api.authorization_type == "AWS_IAM" ? [module.api[0].executions_route_arn] : []
+  route_arns            = var.create_api && var.api.authorization_type == "AWS_IAM" ? [module.api[0].executions_route_arn, module.api[0].execution_status_route_arn] : []
   allow_start_execution = !var.create_api
   bucket_arn            = module.storage[0].bucket_arn
   report_key_prefix     = var.storage.report_key_prefix

@@ -179,6 +179,10 @@ variable "lambda" {
       memory_size = optional(number, 512)
       timeout     = optional(number, 120)
     }), {})
+    status = optional(object({
+      memory_size = optional(number, 256)
+      timeout     = optional(number, 10)
+    }), {})
   })
   default = {}
 
@@ -199,7 +203,7 @@ variable "lambda" {
 
   validation {
     condition = alltrue([
-      for function in [var.lambda.batch, var.lambda.download, var.lambda.consolidate] :
+      for function in [var.lambda.batch, var.lambda.download, var.lambda.consolidate, var.lambda.status] :
       function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
     ])
     error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."

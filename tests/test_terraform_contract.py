@@ -205,6 +205,7 @@ def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> No
         ("batch", '${aws_iam_role.lambda["batch"].id}'),
         ("download", '${aws_iam_role.lambda["download"].id}'),
         ("consolidate", '${aws_iam_role.lambda["consolidate"].id}'),
+        ("status", '${aws_iam_role.lambda["status"].id}'),
     }
     logs = statements(only(compute, "aws_iam_policy_document", "logs", kind="data"))
     assert logs["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
@@ -234,6 +235,23 @@ def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_res
     )
     assert state_machine.locals["map_results_prefix"] == "${var.run_key_prefix}map-results"
     assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
+
+
+def test_status_may_describe_this_state_machines_executions_and_read_reports_only() -> None:
+    compute = module("compute")
+    status = statements(only(compute, "aws_iam_policy_document", "status", kind="data"))
+    execution_arns = '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*'
+    map_run_arns = '${replace(local.state_machine_arn, ":stateMachine:", ":mapRun:")}/*'
+    assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in status.items()} == {
+        "DescribeExecutions": (["states:DescribeExecution", "states:ListMapRuns"], [execution_arns]),
+        "DescribeMapRuns": (["states:DescribeMapRun"], [map_run_arns]),
+        "ReadReports": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "DecryptReports": (["kms:Decrypt"], ["${statement.value}"]),
+    }
+    assert compute.locals["state_machine_arn"].endswith(":stateMachine:${var.state_machine_name}")
+    # The same name the state machine module gives its state machine.
+    assert module("root").module_calls["compute"].arguments["state_machine_name"] == "${var.name}"
+    assert module("state_machine").locals["state_machine_name"] == "${var.name}"
 
 
 def test_state_machine_may_invoke_exactly_the_three_functions_and_publish_to_the_topic() -> None:
@@ -386,9 +404,9 @@ def test_state_machine_is_standard_and_logs_errors_to_a_vended_log_group() -> No
     ) == ("ERROR", False)
 
 
-def test_api_starts_executions_with_the_request_body_on_post_executions() -> None:
+def test_api_starts_executions_with_the_request_body_named_by_the_idempotency_key() -> None:
     api = module("api")
-    integration = only(api, "aws_apigatewayv2_integration").body
+    integration = only(api, "aws_apigatewayv2_integration", "start_execution").body
     assert (
         integration["integration_type"],
         integration["integration_subtype"],
@@ -401,14 +419,31 @@ def test_api_starts_executions_with_the_request_body_on_post_executions() -> Non
     assert integration["request_parameters"] == {
         "StateMachineArn": "${var.state_machine_arn}",
         "Input": "$request.body",
+        "Name": "$request.header.Idempotency-Key",
     }
     assert integration["credentials_arn"] == "${aws_iam_role.api.arn}"
-    route = only(api, "aws_apigatewayv2_route").body
+    route = only(api, "aws_apigatewayv2_route", "start_execution").body
     assert route["route_key"] == "${local.route_key}"
     assert api.locals["route_key"] == "POST /executions"
     assert route["authorization_type"] == "${var.authorization_type}"
     assert api.variables["authorization_type"].default == "AWS_IAM"
     assert 'authorization_type = optional(string, "AWS_IAM")' in module("root").variables["api"].type
+
+
+def test_status_route_is_authorized_like_the_start_route_and_invokes_the_status_function() -> None:
+    api = module("api")
+    start = only(api, "aws_apigatewayv2_route", "start_execution").body
+    status = only(api, "aws_apigatewayv2_route", "execution_status").body
+    assert api.locals["status_route_key"] == "GET /executions/{name}"
+    for field in ("authorization_type", "authorizer_id", "authorization_scopes"):
+        assert status[field] == start[field], field
+    integration = only(api, "aws_apigatewayv2_integration", "execution_status").body
+    assert (integration["integration_type"], integration["payload_format_version"]) == ("AWS_PROXY", "2.0")
+    assert integration["integration_uri"] == "${var.status_function_arn}"
+    permission = only(api, "aws_lambda_permission", "execution_status").body
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["source_arn"] == "${aws_apigatewayv2_api.this.execution_arn}/*/GET/executions/*"
+    assert module("compute").locals["functions"]["status"]["handler"] == "image_downloader.status.handler"
 
 
 def test_default_stage_auto_deploys_throttles_and_writes_access_logs() -> None:
@@ -432,7 +467,8 @@ def module_default_template_values() -> dict[str, object]:
             compute.variables["functions"].type,
         )
     }
-    assert set(timeouts) == set(FUNCTIONS)
+    # The status function answers the API; the state machine does not call it.
+    assert set(timeouts) == {*FUNCTIONS, "status"}
     margin = state_machine.locals["task_timeout_margin_seconds"]
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:image-downloader-{}"
     return {

@@ -38,11 +38,13 @@ DOWNLOAD_ENV = (
     "ALLOWED_CONTENT_TYPES",
 )
 CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "RUN_KEY_PREFIX", "MAX_LISTED_FAILURES")
+STATUS_ENV = ("STATE_MACHINE_ARN", "BUCKET_NAME", "REPORT_KEY_PREFIX")
 
 ENV_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "batch": BATCH_ENV,
     "download": DOWNLOAD_ENV,
     "consolidate": CONSOLIDATE_ENV,
+    "status": STATUS_ENV,
 }
 
 
@@ -86,6 +88,16 @@ class ConsolidateSettings:
     report_key_prefix: str = "reports/"
     run_key_prefix: str = "runs/"
     max_listed_failures: int = 50
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    state_machine_arn: str
+    bucket_name: str
+    report_key_prefix: str = "reports/"
+
+    def execution_arn(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 class _Env:
@@ -210,4 +222,13 @@ def consolidate_settings_from_env(environ: Mapping[str, str] | None = None) -> C
         report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
         run_key_prefix=env.text("RUN_KEY_PREFIX", defaults.run_key_prefix),
         max_listed_failures=env.integer("MAX_LISTED_FAILURES", defaults.max_listed_failures),
+    )
+
+
+def status_settings_from_env(environ: Mapping[str, str] | None = None) -> StatusSettings:
+    env = _Env(os.environ if environ is None else environ, STATUS_ENV)
+    return StatusSettings(
+        state_machine_arn=env.required("STATE_MACHINE_ARN"),
+        bucket_name=env.required("BUCKET_NAME"),
+        report_key_prefix=env.text("REPORT_KEY_PREFIX", "reports/"),
     )

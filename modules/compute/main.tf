@@ -1,6 +1,17 @@
+data "aws_caller_identity" "current" {}
+
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {}
+
 locals {
+  # Built from the name, as modules/state_machine builds it: the state machine needs these functions'
+  # ARNs first, so the status function cannot take the state machine's own ARN.
+  state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.state_machine_name}"
+}
+
+locals {
+
   # Kept equal to local_runner/packaging.py ARCHIVE_EXCLUDES (a test compares them): the zip the local
   # runner builds is the zip Lambda runs. Glob patterns relative to source_dir (doublestar syntax).
   archive_excludes = ["**/__pycache__/**", "**/*.pyc"]
@@ -38,6 +49,11 @@ locals {
       RUN_KEY_PREFIX      = var.run_key_prefix
       MAX_LISTED_FAILURES = tostring(var.limits.max_listed_failures)
     }
+    status = {
+      STATE_MACHINE_ARN = local.state_machine_arn
+      BUCKET_NAME       = var.bucket_name
+      REPORT_KEY_PREFIX = var.report_key_prefix
+    }
   }
 
   # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
@@ -74,11 +90,18 @@ locals {
       timeout     = var.functions.consolidate.timeout
       ephemeral   = 512
     }
+    status = {
+      handler     = "image_downloader.status.handler"
+      description = "Answers GET /executions/{name}: an execution's status, counts and report link."
+      memory_size = var.functions.status.memory_size
+      timeout     = var.functions.status.timeout
+      ephemeral   = 512
+    }
   }
 }
 
 ################################################################################
-# Package: one zip of lambda_src/ for the three handlers
+# Package: one zip of lambda_src/ for every handler
 ################################################################################
 
 data "archive_file" "package" {
@@ -264,6 +287,42 @@ resource "aws_iam_role_policy" "consolidate" {
   name   = "consolidate"
   role   = aws_iam_role.lambda["consolidate"].id
   policy = data.aws_iam_policy_document.consolidate.json
+}
+
+data "aws_iam_policy_document" "status" {
+  statement {
+    sid       = "DescribeExecutions"
+    actions   = ["states:DescribeExecution", "states:ListMapRuns"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
+  statement {
+    sid       = "DescribeMapRuns"
+    actions   = ["states:DescribeMapRun"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":mapRun:")}/*"]
+  }
+
+  statement {
+    sid       = "ReadReports"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "DecryptReports"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "status" {
+  name   = "status"
+  role   = aws_iam_role.lambda["status"].id
+  policy = data.aws_iam_policy_document.status.json
 }
 
 resource "aws_iam_role_policy_attachment" "xray" {

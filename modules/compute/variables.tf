@@ -1,6 +1,16 @@
 variable "name" {
-  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download` and `<name>-consolidate`."
+  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download`, `<name>-consolidate` and `<name>-status`."
   type        = string
+}
+
+variable "state_machine_name" {
+  description = "Name of the state machine (in this account and region) whose executions the status function may describe."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,80}$", var.state_machine_name))
+    error_message = "state_machine_name must be 1-80 letters, digits, '-' or '_'."
+  }
 }
 
 variable "tags" {
@@ -112,7 +122,7 @@ variable "kms_key_arn" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime of the three functions."
+  description = "Lambda runtime of the functions."
   type        = string
   default     = "python3.13"
 
@@ -134,7 +144,7 @@ variable "architecture" {
 }
 
 variable "functions" {
-  description = "Memory (MB) and timeout (seconds) of each function; the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
+  description = "Memory (MB) and timeout (seconds) of each function (the status function answers the API, which waits at most 30 s); the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
   type = object({
     batch = optional(object({
       memory_size = optional(number, 1024)
@@ -149,12 +159,16 @@ variable "functions" {
       memory_size = optional(number, 512)
       timeout     = optional(number, 120)
     }), {})
+    status = optional(object({
+      memory_size = optional(number, 256)
+      timeout     = optional(number, 10)
+    }), {})
   })
   default = {}
 
   validation {
     condition = alltrue([
-      for function in [var.functions.batch, var.functions.download, var.functions.consolidate] :
+      for function in [var.functions.batch, var.functions.download, var.functions.consolidate, var.functions.status] :
       function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
     ])
     error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."
