@@ -65,10 +65,12 @@ def auth_from(kind: str, token: str | None, token_file: Path | None, region: str
 def _sigv4(
     method: str, url: str, body: bytes, headers: dict[str, str], region: str | None, credentials: Any
 ) -> dict[str, str]:
-    import botocore.session
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
+    try:
+        import botocore.session
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+    except ImportError:
+        raise AuthError("AWS_IAM authorization signs with botocore: pip install botocore") from None
     session = botocore.session.get_session()
     credentials = credentials or session.get_credentials()
     if credentials is None:
