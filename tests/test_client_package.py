@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from image_downloader_client.auth import region_from_url
+from image_downloader_client.cli import build_parser
 from tools.tfdocs import REPO_ROOT
 
 SCRIPTS = REPO_ROOT / "scripts"
@@ -194,3 +197,29 @@ def test_fail_sh_exits_1_when_the_execution_succeeded_or_failed_otherwise(
 def test_region_is_read_from_an_execute_api_url() -> None:
     assert region_from_url("https://a1b2c3.execute-api.ap-south-2.amazonaws.com/executions") == "ap-south-2"
     assert region_from_url("http://127.0.0.1:8080/executions") is None
+
+
+def test_the_github_action_installs_the_client_and_passes_only_options_it_has() -> None:
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    install, run = action["runs"]["steps"]
+    assert 'pip" install' in install["run"] and "$ACTION_PATH" in install["run"]
+    script = run["run"]
+    used = set(re.findall(r"\$\{\{ inputs\.([\w-]+) \}\}", yaml.safe_dump(run["env"])))
+    assert used == set(action["inputs"]), "every input reaches the client, and only inputs"
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.dest == "command").choices
+    options = {
+        command: {option for action in commands[command]._actions for option in action.option_strings}
+        for command in ("run", "start")
+    }
+    assert set(re.findall(r"(--[a-z][a-z-]+)", script)) <= options["run"]
+    assert options["run"] - options["start"] == {"--timeout", "--interval"}
+    assert 'if [ "$COMMAND" = run ]; then args+=(--timeout' in script
+    assert set(re.findall(r"IMAGE_DOWNLOADER_\w+", yaml.safe_dump(run["env"]))) <= set(
+        re.findall(
+            r"IMAGE_DOWNLOADER_\w+", (REPO_ROOT / "client" / "image_downloader_client" / "cli.py").read_text()
+        )
+    ) | {"IMAGE_DOWNLOADER_TOKEN"}
+    for output in action["outputs"].values():
+        assert output["value"].startswith("${{ steps.client.outputs.")
