@@ -7,6 +7,9 @@ locals {
   request_sources = var.request_sources != null ? var.request_sources : [
     for bucket in module.storage[*].bucket_name : { bucket = bucket, prefix = var.storage.input_key_prefix }
   ]
+
+  # The notify function's role (modules/compute names each function's role `<name>-<function>`).
+  notify_role_name = "${var.name}-notify"
 }
 
 module "storage" {
@@ -59,10 +62,12 @@ module "compute" {
     consolidate = var.lambda.consolidate
     status      = var.lambda.status
   }
-  state_machine_name     = var.name
-  downloader             = var.downloader
-  limits                 = var.limits
-  max_concurrent_batches = var.state_machine.map_max_concurrency
+  state_machine_name             = var.name
+  topic_arn                      = module.notification[0].topic_arn
+  notify_unsuccessful_executions = var.notifications.unsuccessful_executions
+  downloader                     = var.downloader
+  limits                         = var.limits
+  max_concurrent_batches         = var.state_machine.map_max_concurrency
 
   log_retention_days            = var.log_retention_days
   tracing_enabled               = var.tracing_enabled
@@ -77,8 +82,8 @@ module "notification" {
   tags        = var.tags
   kms_key_arn = var.kms_key_arn
 
-  publisher_role_name = local.state_machine_role_name
-  email_addresses     = var.notification_emails
+  publisher_role_names = [local.state_machine_role_name, local.notify_role_name]
+  email_addresses      = var.notification_emails
 }
 
 module "state_machine" {
@@ -106,6 +111,7 @@ module "state_machine" {
   execution_timeout_seconds = var.state_machine.execution_timeout_seconds
   log_level                 = var.state_machine.log_level
   include_execution_data    = var.state_machine.include_execution_data
+  alarm                     = var.notifications.alarm
 
   log_retention_days            = var.log_retention_days
   tracing_enabled               = var.tracing_enabled

@@ -78,8 +78,13 @@ output "table_arn" {
   value       = try(module.storage[0].table_arn, null)
 }
 
+output "unsuccessful_executions_alarm_arn" {
+  description = "ARN of the CloudWatch alarm on failed, timed-out and aborted executions (null unless notifications.alarm.enabled)."
+  value       = try(module.state_machine[0].alarm_arn, null)
+}
+
 output "topic_arn" {
-  description = "SNS topic receiving the failure reports; subscribe further endpoints to it."
+  description = "SNS topic receiving the failure reports and the notices of unsuccessful executions; subscribe further endpoints to it."
   value       = try(module.notification[0].topic_arn, null)
 }
 

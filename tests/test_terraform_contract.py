@@ -206,6 +206,7 @@ def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> No
         ("download", '${aws_iam_role.lambda["download"].id}'),
         ("consolidate", '${aws_iam_role.lambda["consolidate"].id}'),
         ("status", '${aws_iam_role.lambda["status"].id}'),
+        ("notify", '${aws_iam_role.lambda["notify"].id}'),
     }
     logs = statements(only(compute, "aws_iam_policy_document", "logs", kind="data"))
     assert logs["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
@@ -282,26 +283,57 @@ def test_state_machine_may_invoke_exactly_the_three_functions_and_publish_to_the
     ]
 
 
-def test_only_the_state_machine_role_may_publish_to_the_topic() -> None:
+def test_only_the_state_machine_and_notify_roles_may_publish_to_the_topic() -> None:
     notification = module("notification")
     topic = statements(only(notification, "aws_iam_policy_document", "topic", kind="data"))
-    allow = topic["AllowStateMachinePublish"]
-    assert nested(allow, "condition")["values"] == ["${local.publisher_role_arn}"]
+    allow = topic["AllowPublishers"]
+    assert nested(allow, "condition")["values"] == "${local.publisher_role_arns}"
     deny = topic["DenyPublishByAnyoneElse"]
     assert (deny["effect"], deny["actions"], nested(deny, "condition")["test"]) == (
         "Deny",
         ["sns:Publish"],
         "ArnNotEquals",
     )
-    assert notification.locals["publisher_role_arn"].endswith(":role/${var.publisher_role_name}")
+    assert nested(deny, "condition")["values"] == "${local.publisher_role_arns}"
+    assert ":role/${name}" in notification.locals["publisher_role_arns"]
     root = module("root")
-    role_name = root.locals["state_machine_role_name"]
-    assert (
-        root.module_calls["notification"].arguments["publisher_role_name"]
-        == "${local.state_machine_role_name}"
-    )
+    assert root.module_calls["notification"].arguments["publisher_role_names"] == [
+        "${local.state_machine_role_name}",
+        "${local.notify_role_name}",
+    ]
     assert root.module_calls["state_machine"].arguments["role_name"] == "${local.state_machine_role_name}"
-    assert role_name == "${var.name}-state-machine"
+    assert root.locals["state_machine_role_name"] == "${var.name}-state-machine"
+    # modules/compute names each function's role <name>-<function>.
+    assert root.locals["notify_role_name"] == "${var.name}-notify"
+    assert only(module("compute"), "aws_iam_role", "lambda").body["name"] == "${var.name}-${each.key}"
+
+
+def test_notify_may_describe_executions_and_publish_to_the_topic_only() -> None:
+    compute = module("compute")
+    notify = statements(only(compute, "aws_iam_policy_document", "notify", kind="data"))
+    execution_arns = '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*'
+    assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in notify.items()} == {
+        "DescribeExecutions": (["states:DescribeExecution"], [execution_arns]),
+        "PublishNotifications": (["sns:Publish"], ["${var.topic_arn}"]),
+        "EncryptNotifications": (["kms:Decrypt", "kms:GenerateDataKey"], ["${statement.value}"]),
+    }
+
+
+def test_every_unsuccessful_end_of_an_execution_reaches_the_notify_function() -> None:
+    compute = module("compute")
+    rule = only(compute, "aws_cloudwatch_event_rule", "unsuccessful_executions").body
+    pattern = rule["event_pattern"]
+    for text in ('"aws.states"', '"Step Functions Execution Status Change"', "local.state_machine_arn"):
+        assert text in pattern
+    assert '["FAILED", "TIMED_OUT", "ABORTED"]' in pattern
+    target = only(compute, "aws_cloudwatch_event_target", "unsuccessful_executions").body
+    assert target["arn"] == '${aws_lambda_function.handler["notify"].arn}'
+    permission = only(compute, "aws_lambda_permission", "unsuccessful_executions").body
+    assert (permission["principal"], permission["source_arn"]) == (
+        "events.amazonaws.com",
+        "${aws_cloudwatch_event_rule.unsuccessful_executions[0].arn}",
+    )
+    assert compute.locals["functions"]["notify"]["handler"] == "image_downloader.notify.handler"
 
 
 def test_api_role_may_start_executions_of_its_state_machine_only() -> None:
@@ -467,7 +499,8 @@ def module_default_template_values() -> dict[str, object]:
             compute.variables["functions"].type,
         )
     }
-    # The status function answers the API; the state machine does not call it.
+    # The status function answers the API; the state machine does not call it (nor notify, with its
+    # fixed memory and timeout).
     assert set(timeouts) == {*FUNCTIONS, "status"}
     margin = state_machine.locals["task_timeout_margin_seconds"]
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:image-downloader-{}"
@@ -630,7 +663,7 @@ def test_scripts_call_the_success_and_failure_bodies() -> None:
         ("fail.sh", "examples/inputs/fail.json"),
     ):
         text = (REPO_ROOT / "scripts" / script).read_text()
-        assert body in text and "invoke.py" in text
+        assert body in text and "client.sh\" run" in text
 
 
 def test_submodules_name_no_path_outside_their_folder() -> None:

@@ -63,6 +63,7 @@ STATE_MACHINE_ARN = f"arn:aws:states:eu-west-1:123456789012:stateMachine:{VALID_
 COMPUTE_INPUTS = {
     "name": VALID_NAME,
     "state_machine_name": VALID_NAME,
+    "topic_arn": f"arn:aws:sns:eu-west-1:123456789012:{VALID_NAME}-notifications",
     "bucket_name": "images-bucket",
     "bucket_arn": "arn:aws:s3:::images-bucket",
     "table_name": "images-table",

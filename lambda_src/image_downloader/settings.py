@@ -39,12 +39,14 @@ DOWNLOAD_ENV = (
 )
 CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "RUN_KEY_PREFIX", "MAX_LISTED_FAILURES")
 STATUS_ENV = ("STATE_MACHINE_ARN", "BUCKET_NAME", "REPORT_KEY_PREFIX")
+NOTIFY_ENV = ("TOPIC_ARN",)
 
 ENV_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "batch": BATCH_ENV,
     "download": DOWNLOAD_ENV,
     "consolidate": CONSOLIDATE_ENV,
     "status": STATUS_ENV,
+    "notify": NOTIFY_ENV,
 }
 
 
@@ -98,6 +100,11 @@ class StatusSettings:
 
     def execution_arn(self, name: str) -> str:
         return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    topic_arn: str
 
 
 class _Env:
@@ -232,3 +239,8 @@ def status_settings_from_env(environ: Mapping[str, str] | None = None) -> Status
         bucket_name=env.required("BUCKET_NAME"),
         report_key_prefix=env.text("REPORT_KEY_PREFIX", "reports/"),
     )
+
+
+def notify_settings_from_env(environ: Mapping[str, str] | None = None) -> NotifySettings:
+    env = _Env(os.environ if environ is None else environ, NOTIFY_ENV)
+    return NotifySettings(topic_arn=env.required("TOPIC_ARN"))

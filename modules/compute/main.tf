@@ -54,6 +54,9 @@ locals {
       BUCKET_NAME       = var.bucket_name
       REPORT_KEY_PREFIX = var.report_key_prefix
     }
+    notify = {
+      TOPIC_ARN = var.topic_arn
+    }
   }
 
   # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
@@ -95,6 +98,13 @@ locals {
       description = "Answers GET /executions/{name}: an execution's status, counts and report link."
       memory_size = var.functions.status.memory_size
       timeout     = var.functions.status.timeout
+      ephemeral   = 512
+    }
+    notify = {
+      handler     = "image_downloader.notify.handler"
+      description = "Notifies the topic of executions that ended FAILED, TIMED_OUT or ABORTED."
+      memory_size = 128
+      timeout     = 30
       ephemeral   = 512
     }
   }
@@ -325,6 +335,36 @@ resource "aws_iam_role_policy" "status" {
   policy = data.aws_iam_policy_document.status.json
 }
 
+data "aws_iam_policy_document" "notify" {
+  statement {
+    sid       = "DescribeExecutions"
+    actions   = ["states:DescribeExecution"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
+  statement {
+    sid       = "PublishNotifications"
+    actions   = ["sns:Publish"]
+    resources = [var.topic_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "EncryptNotifications"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "notify" {
+  name   = "notify"
+  role   = aws_iam_role.lambda["notify"].id
+  policy = data.aws_iam_policy_document.notify.json
+}
+
 resource "aws_iam_role_policy_attachment" "xray" {
   for_each = var.tracing_enabled ? local.functions : {}
 
@@ -390,4 +430,48 @@ resource "aws_lambda_function" "handler" {
 
   # The role must be able to write logs before the first invocation.
   depends_on = [aws_iam_role_policy.logs]
+}
+
+################################################################################
+# Unsuccessful executions reach the notify function
+################################################################################
+
+resource "aws_cloudwatch_event_rule" "unsuccessful_executions" {
+  count = var.notify_unsuccessful_executions ? 1 : 0
+
+  name        = "${var.name}-unsuccessful-executions"
+  description = "Executions of ${var.state_machine_name} that ended FAILED, TIMED_OUT or ABORTED."
+  event_pattern = jsonencode({
+    source        = ["aws.states"]
+    "detail-type" = ["Step Functions Execution Status Change"]
+    detail = {
+      stateMachineArn = [local.state_machine_arn]
+      status          = ["FAILED", "TIMED_OUT", "ABORTED"]
+    }
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "unsuccessful_executions" {
+  count = var.notify_unsuccessful_executions ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.unsuccessful_executions[0].name
+  target_id = "notify"
+  arn       = aws_lambda_function.handler["notify"].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+}
+
+resource "aws_lambda_permission" "unsuccessful_executions" {
+  count = var.notify_unsuccessful_executions ? 1 : 0
+
+  statement_id  = "AllowUnsuccessfulExecutionEvents"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.handler["notify"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.unsuccessful_executions[0].arn
 }

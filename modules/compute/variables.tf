@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download`, `<name>-consolidate` and `<name>-status`."
+  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download`, `<name>-consolidate`, `<name>-status` and `<name>-notify`."
   type        = string
 }
 
@@ -17,6 +17,17 @@ variable "tags" {
   description = "Tags applied to every resource of this module."
   type        = map(string)
   default     = {}
+}
+
+variable "topic_arn" {
+  description = "SNS topic the notify function publishes unsuccessful executions to."
+  type        = string
+}
+
+variable "notify_unsuccessful_executions" {
+  description = "Route every execution of the state machine that ends FAILED, TIMED_OUT or ABORTED to the notify function (an EventBridge rule); executions whose images failed are left to the state machine's own report."
+  type        = bool
+  default     = true
 }
 
 variable "source_dir" {
