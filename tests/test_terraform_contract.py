@@ -663,7 +663,7 @@ def test_scripts_call_the_success_and_failure_bodies() -> None:
         ("fail.sh", "examples/inputs/fail.json"),
     ):
         text = (REPO_ROOT / "scripts" / script).read_text()
-        assert body in text and "client.sh\" run" in text
+        assert body in text and 'client.sh" run' in text
 
 
 def test_submodules_name_no_path_outside_their_folder() -> None:
