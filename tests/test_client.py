@@ -399,3 +399,40 @@ def test_help_lists_the_subcommands_and_every_exit_code(capsys: pytest.CaptureFi
         assert command in text
     for code in range(6):
         assert f"\n  {code}  " in text
+
+
+# --- incremental and retry runs, end to end ---------------------------------------------------------
+
+
+def test_retry_failures_of_downloads_only_what_failed_and_skip_existing_downloads_nothing(
+    open_api: Stack,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    ready, late = f"img/ready-{tag}.gif", f"img/late-{tag}.gif"
+    open_api.images.add_image(ready)
+    first = open_api.cli(
+        "run", open_api.request([ready, late]), "--idempotency-key", f"first-{tag}", *FAST, auth="NONE"
+    )
+    assert first.code == ExitCode.IMAGES_FAILED, first
+
+    open_api.images.add_image(late)
+    retry = open_api.tmp_path / "retry.json"
+    retry.write_text(json.dumps({"retryFailuresOf": f"first-{tag}", "lambdaConcur": 2}))
+    retried = open_api.cli("run", str(retry), *FAST, auth="NONE")
+    assert retried.code == ExitCode.STORED, retried
+    assert "1 stored, 0 failed of 1" in retried.out
+    assert (open_api.images.hits(ready), open_api.images.hits(late)) == (1, 2)
+
+    again = open_api.request([ready, late], name="again.json", skipExisting=True)
+    skipped = open_api.cli("run", again, "--json", *FAST, auth="NONE")
+    assert skipped.code == ExitCode.STORED, skipped
+    assert skipped.json()["counts"] == {"requested": 0, "succeeded": 0, "failed": 0, "skipped": 2}
+    assert (open_api.images.hits(ready), open_api.images.hits(late)) == (1, 2)
+
+
+def test_retry_failures_of_an_execution_without_a_report_is_an_invalid_request(open_api: Stack) -> None:
+    retry = open_api.tmp_path / "retry.json"
+    retry.write_text(json.dumps({"retryFailuresOf": "never-ran", "lambdaConcur": 2}))
+    result = open_api.cli("run", str(retry), *FAST, auth="NONE")
+    assert result.code == ExitCode.INVALID_REQUEST, result
+    assert "retryFailuresOf: execution 'never-ran' has no report" in result.out

@@ -238,6 +238,18 @@ def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_res
     assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
 
 
+def test_batch_may_read_the_table_keys_and_the_reports_for_reruns() -> None:
+    batch = statements(only(module("compute"), "aws_iam_policy_document", "batch", kind="data"))
+    reruns = {
+        sid: (sorted(batch[sid]["actions"]), batch[sid]["resources"])
+        for sid in ("SkipRecordedImages", "ReadReportsToRetry")
+    }
+    assert reruns == {
+        "SkipRecordedImages": (["dynamodb:BatchGetItem"], ["${var.table_arn}"]),
+        "ReadReportsToRetry": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+    }
+
+
 def test_status_may_describe_this_state_machines_executions_and_read_reports_only() -> None:
     compute = module("compute")
     status = statements(only(compute, "aws_iam_policy_document", "status", kind="data"))

@@ -22,6 +22,9 @@ BATCH_ENV = (
     "DEFAULT_BATCH_SIZE",
     "MAX_CONCURRENT_BATCHES",
     "IMAGE_KEY_PREFIX",
+    # skipExisting reads the table, retryFailuresOf a report.
+    "TABLE_NAME",
+    "REPORT_KEY_PREFIX",
 )
 DOWNLOAD_ENV = (
     "BUCKET_NAME",
@@ -66,6 +69,8 @@ class BatchSettings:
     default_batch_size: int = 100
     max_concurrent_batches: int = 10
     image_key_prefix: str = "images/"
+    table_name: str = ""
+    report_key_prefix: str = "reports/"
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,8 @@ def batch_settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSe
         default_batch_size=env.integer("DEFAULT_BATCH_SIZE", defaults.default_batch_size),
         max_concurrent_batches=env.integer("MAX_CONCURRENT_BATCHES", defaults.max_concurrent_batches),
         image_key_prefix=env.text("IMAGE_KEY_PREFIX", defaults.image_key_prefix),
+        table_name=env.text("TABLE_NAME", defaults.table_name),
+        report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
     )
 
 

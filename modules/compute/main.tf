@@ -28,6 +28,8 @@ locals {
       DEFAULT_BATCH_SIZE      = tostring(var.limits.default_batch_size)
       MAX_CONCURRENT_BATCHES  = tostring(var.max_concurrent_batches)
       IMAGE_KEY_PREFIX        = var.image_key_prefix
+      TABLE_NAME              = var.table_name
+      REPORT_KEY_PREFIX       = var.report_key_prefix
     }
     download = {
       BUCKET_NAME                = var.bucket_name
@@ -195,6 +197,18 @@ data "aws_iam_policy_document" "batch" {
       actions   = ["s3:GetObject"]
       resources = [for source in statement.value : "arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]
     }
+  }
+
+  statement {
+    sid       = "SkipRecordedImages"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [var.table_arn]
+  }
+
+  statement {
+    sid       = "ReadReportsToRetry"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
   }
 
   dynamic "statement" {

@@ -56,12 +56,12 @@ variable "bucket_arn" {
 }
 
 variable "table_name" {
-  description = "DynamoDB table the download function records each image in."
+  description = "DynamoDB table the download function records each image in (and the batch function reads for skipExisting)."
   type        = string
 }
 
 variable "table_arn" {
-  description = "ARN of that table, for the download function's IAM policy."
+  description = "ARN of that table, for the download and batch functions' IAM policies."
   type        = string
 }
 
@@ -77,7 +77,7 @@ variable "image_key_prefix" {
 }
 
 variable "report_key_prefix" {
-  description = "Key prefix of the reports the consolidate function writes (`<prefix><execution>.json`)."
+  description = "Key prefix of the reports the consolidate function writes (`<prefix><execution>.json`), which the status function reads, and the batch function for retryFailuresOf."
   type        = string
   default     = "reports/"
 
