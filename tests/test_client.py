@@ -20,7 +20,7 @@ import pytest
 
 from image_downloader_client.cli import Terminal, main
 from image_downloader_client.outcome import ExitCode, exit_code_of
-from image_downloader_client.request import CI_RUN_IDS
+from image_downloader_client.request import CI_RUN_IDS, RequestError, by_reference
 from local_runner.emulator import (
     Deployment,
     DeploymentConfig,
@@ -436,3 +436,24 @@ def test_retry_failures_of_an_execution_without_a_report_is_an_invalid_request(o
     result = open_api.cli("run", str(retry), *FAST, auth="NONE")
     assert result.code == ExitCode.INVALID_REQUEST, result
     assert "retryFailuresOf: execution 'never-ran' has no report" in result.out
+
+
+def test_a_request_over_the_execution_input_limit_goes_to_the_inputs_prefix_by_reference() -> None:
+    paths = [f"flags/{index:06d}/flag-with-a-long-name.gif" for index in range(8000)]
+    document = {"baseUrl": "https://example.com/", "resourcePaths": paths, "lambdaConcur": 4}
+    uploads: dict[str, bytes] = {}
+
+    def upload(bucket: str, key: str, body: bytes) -> None:
+        uploads[f"s3://{bucket}/{key}"] = body
+
+    small = {**document, "resourcePaths": paths[:10]}
+    assert by_reference(small, "bucket", "inputs/", "run-1", upload) == small
+    moved = by_reference(document, "bucket", "inputs/", "run-1", upload)
+    assert moved == {
+        "baseUrl": "https://example.com/",
+        "lambdaConcur": 4,
+        "resourcePathsFrom": "s3://bucket/inputs/run-1.json",
+    }
+    assert json.loads(uploads["s3://bucket/inputs/run-1.json"]) == paths
+    with pytest.raises(RequestError, match="over the 256 KiB execution input limit: give --inputs-bucket"):
+        by_reference(document, None, "inputs/", "run-1", upload)
