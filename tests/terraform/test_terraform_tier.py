@@ -252,7 +252,7 @@ def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> N
         "status": ["FAILED", "TIMED_OUT", "ABORTED"],
     }
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert target["Arn"] == applied.output("function_arns")["notify"]
+    assert target["Arn"].endswith(f":function:{applied.output('function_names')['notify']}")
 
 
 # --- plans of other roots: the module as other roots call it -------------------------------------------
@@ -464,7 +464,8 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
     assert status["counts"] == {"requested": 2, "succeeded": 1, "failed": 1}
     assert status["report"]["key"] == f"reports/{name}.json"
 
-    (permission,) = resources_of_type(deployed.applied.state, "aws_lambda_permission")
+    permissions = resources_of_type(deployed.applied.state, "aws_lambda_permission")
+    (permission,) = [resource for resource in permissions if resource["name"] == "execution_status"]
     (api,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_api")
     assert permission["values"]["function_name"] == function
     assert permission["values"]["source_arn"] == f"{api['values']['execution_arn']}/*/GET/executions/*"
