@@ -155,7 +155,7 @@ def test_run_objects_are_each_executions_batches_and_results() -> None:
     assert compute.locals["result_objects"] == "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
 
 
-def test_batch_may_write_batches_and_the_manifest_and_read_only_the_request_sources() -> None:
+def test_batch_may_write_batches_read_the_request_sources_and_for_reruns_table_keys_and_reports() -> None:
     batch = statements(only(module("compute"), "aws_iam_policy_document", "batch", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in batch.items()} == {
         "WriteBatches": (
@@ -167,6 +167,8 @@ def test_batch_may_write_batches_and_the_manifest_and_read_only_the_request_sour
             "${[for source in statement.value : "
             '"arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]}',
         ),
+        "SkipRecordedImages": (["dynamodb:BatchGetItem"], ["${var.table_arn}"]),
+        "ReadReportsToRetry": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
         "UseStorageKey": STORAGE_KEY,
     }
 
@@ -236,18 +238,6 @@ def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_res
     )
     assert state_machine.locals["map_results_prefix"] == "${var.run_key_prefix}map-results"
     assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
-
-
-def test_batch_may_read_the_table_keys_and_the_reports_for_reruns() -> None:
-    batch = statements(only(module("compute"), "aws_iam_policy_document", "batch", kind="data"))
-    reruns = {
-        sid: (sorted(batch[sid]["actions"]), batch[sid]["resources"])
-        for sid in ("SkipRecordedImages", "ReadReportsToRetry")
-    }
-    assert reruns == {
-        "SkipRecordedImages": (["dynamodb:BatchGetItem"], ["${var.table_arn}"]),
-        "ReadReportsToRetry": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
-    }
 
 
 def test_status_may_describe_this_state_machines_executions_and_read_reports_only() -> None:

@@ -109,6 +109,7 @@ def consolidate(
                     "requested": expected,
                     "succeeded": totals.succeeded,
                     "failed": totals.failed,
+                    "skipped": int(event.get("skipped") or 0),
                 }
             )
         upload(report_key, path)
