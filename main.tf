@@ -149,5 +149,6 @@ module "caller_policy" {
   allow_start_execution = !var.create_api
   bucket_arn            = module.storage[0].bucket_arn
   report_key_prefix     = var.storage.report_key_prefix
+  input_key_prefix      = var.storage.input_key_prefix
   kms_key_arn           = var.kms_key_arn
 }

@@ -104,7 +104,7 @@ output "function_role_arns" {
 }
 
 output "caller_policy_json" {
-  description = "Least-privilege IAM policy document (JSON) for a principal that calls the pipeline, e.g. a CI role: invoke POST /executions and GET /executions/{name} (AWS_IAM authorization) or start executions directly (create_api = false), describe this state machine's executions, read the failure reports."
+  description = "Least-privilege IAM policy document (JSON) for a principal that calls the pipeline, e.g. a CI role: invoke POST /executions and GET /executions/{name} (AWS_IAM authorization) or start executions directly (create_api = false), describe this state machine's executions, read the reports, upload the paths of large requests under storage.input_key_prefix."
   value       = try(module.caller_policy[0].json, null)
 }
 

@@ -338,6 +338,28 @@ def test_every_unsuccessful_end_of_an_execution_reaches_the_notify_function() ->
     assert compute.locals["functions"]["notify"]["handler"] == "image_downloader.notify.handler"
 
 
+def test_the_caller_policy_invokes_both_routes_follows_executions_and_uploads_large_requests_only() -> None:
+    caller = statements(only(module("caller_policy"), "aws_iam_policy_document", "caller", kind="data"))
+    actions = {
+        sid: s["actions"] if isinstance(s["actions"], str) else sorted(s["actions"])
+        for sid, s in caller.items()
+    }
+    assert {sid: (actions[sid], s["resources"]) for sid, s in caller.items()} == {
+        "InvokeRoutes": (["execute-api:Invoke"], "${statement.value}"),
+        "StartExecutions": (["states:StartExecution"], ["${statement.value}"]),
+        "FollowExecutions": (["states:DescribeExecution"], ["${local.execution_arns}"]),
+        "ReadReports": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "UploadLargeRequests": (["s3:PutObject"], ["${var.bucket_arn}/${statement.value}*"]),
+        "DecryptReports": (
+            '${var.input_key_prefix == null ? ["kms:Decrypt"] : ["kms:Decrypt", "kms:GenerateDataKey"]}',
+            ["${statement.value}"],
+        ),
+    }
+    call = module("root").module_calls["caller_policy"].arguments
+    assert "module.api[0].execution_status_route_arn" in call["route_arns"]
+    assert call["input_key_prefix"] == "${var.storage.input_key_prefix}"
+
+
 def test_api_role_may_start_executions_of_its_state_machine_only() -> None:
     api = statements(only(module("api"), "aws_iam_policy_document", "api", kind="data"))
     assert {sid: (s["actions"], s["resources"]) for sid, s in api.items()} == {

@@ -461,7 +461,7 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
         "FAILED",
         "ImagesFailed",
     )
-    assert status["counts"] == {"requested": 2, "succeeded": 1, "failed": 1}
+    assert status["counts"] == {"requested": 2, "succeeded": 1, "failed": 1, "skipped": 0}
     assert status["report"]["key"] == f"reports/{name}.json"
 
     permissions = resources_of_type(deployed.applied.state, "aws_lambda_permission")
