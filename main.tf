@@ -7,6 +7,9 @@ locals {
   request_sources = var.request_sources != null ? var.request_sources : [
     for bucket in module.storage[*].bucket_name : { bucket = bucket, prefix = var.storage.input_key_prefix }
   ]
+
+  # The notify function's role (modules/compute names each function's role `<name>-<function>`).
+  notify_role_name = "${var.name}-notify"
 }
 
 module "storage" {
@@ -57,10 +60,14 @@ module "compute" {
     batch       = var.lambda.batch
     download    = var.lambda.download
     consolidate = var.lambda.consolidate
+    status      = var.lambda.status
   }
-  downloader             = var.downloader
-  limits                 = var.limits
-  max_concurrent_batches = var.state_machine.map_max_concurrency
+  state_machine_name             = var.name
+  topic_arn                      = module.notification[0].topic_arn
+  notify_unsuccessful_executions = var.notifications.unsuccessful_executions
+  downloader                     = var.downloader
+  limits                         = var.limits
+  max_concurrent_batches         = var.state_machine.map_max_concurrency
 
   log_retention_days            = var.log_retention_days
   tracing_enabled               = var.tracing_enabled
@@ -75,8 +82,8 @@ module "notification" {
   tags        = var.tags
   kms_key_arn = var.kms_key_arn
 
-  publisher_role_name = local.state_machine_role_name
-  email_addresses     = var.notification_emails
+  publisher_role_names = [local.state_machine_role_name, local.notify_role_name]
+  email_addresses      = var.notification_emails
 }
 
 module "state_machine" {
@@ -104,6 +111,7 @@ module "state_machine" {
   execution_timeout_seconds = var.state_machine.execution_timeout_seconds
   log_level                 = var.state_machine.log_level
   include_execution_data    = var.state_machine.include_execution_data
+  alarm                     = var.notifications.alarm
 
   log_retention_days            = var.log_retention_days
   tracing_enabled               = var.tracing_enabled
@@ -118,6 +126,8 @@ module "api" {
   tags = var.tags
 
   state_machine_arn        = module.state_machine[0].state_machine_arn
+  status_function_name     = module.compute[0].function_names.status
+  status_function_arn      = module.compute[0].function_arns.status
   authorization_type       = var.api.authorization_type
   jwt_issuer               = var.api.jwt_issuer
   jwt_audience             = var.api.jwt_audience
@@ -135,9 +145,10 @@ module "caller_policy" {
   count  = var.create ? 1 : 0
 
   state_machine_arn     = module.state_machine[0].state_machine_arn
-  route_arns            = var.create_api && var.api.authorization_type == "AWS_IAM" ? [module.api[0].executions_route_arn] : []
+  route_arns            = var.create_api && var.api.authorization_type == "AWS_IAM" ? [module.api[0].executions_route_arn, module.api[0].execution_status_route_arn] : []
   allow_start_execution = !var.create_api
   bucket_arn            = module.storage[0].bucket_arn
   report_key_prefix     = var.storage.report_key_prefix
+  input_key_prefix      = var.storage.input_key_prefix
   kms_key_arn           = var.kms_key_arn
 }

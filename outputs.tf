@@ -13,8 +13,13 @@ output "executions_route_arn" {
   value       = try(module.api[0].executions_route_arn, null)
 }
 
+output "execution_status_route_arn" {
+  description = "execute-api ARN of GET /executions/{name}, which the client polls: allow execute-api:Invoke on it too when api.authorization_type is AWS_IAM (caller_policy_json does)."
+  value       = try(module.api[0].execution_status_route_arn, null)
+}
+
 output "api_authorization_type" {
-  description = "How POST /executions authorizes callers (AWS_IAM, JWT or NONE); null without the API. scripts/invoke.py signs or sends a token accordingly."
+  description = "How POST /executions authorizes callers (AWS_IAM, JWT or NONE); null without the API. The image-downloader client signs or sends a token accordingly."
   value       = var.create && var.create_api ? var.api.authorization_type : null
 }
 
@@ -73,33 +78,38 @@ output "table_arn" {
   value       = try(module.storage[0].table_arn, null)
 }
 
+output "unsuccessful_executions_alarm_arn" {
+  description = "ARN of the CloudWatch alarm on failed, timed-out and aborted executions (null unless notifications.alarm.enabled)."
+  value       = try(module.state_machine[0].alarm_arn, null)
+}
+
 output "topic_arn" {
-  description = "SNS topic receiving the failure reports; subscribe further endpoints to it."
+  description = "SNS topic receiving the failure reports and the notices of unsuccessful executions; subscribe further endpoints to it."
   value       = try(module.notification[0].topic_arn, null)
 }
 
 output "function_names" {
-  description = "Lambda function names by role: batch, download, consolidate."
+  description = "Lambda function names by role: batch, download, consolidate, status."
   value       = try(module.compute[0].function_names, null)
 }
 
 output "function_arns" {
-  description = "Lambda function ARNs by role: batch, download, consolidate."
+  description = "Lambda function ARNs by role: batch, download, consolidate, status."
   value       = try(module.compute[0].function_arns, null)
 }
 
 output "function_role_arns" {
-  description = "ARNs of the functions' roles by function: batch, download, consolidate."
+  description = "ARNs of the functions' roles by function: batch, download, consolidate, status."
   value       = try(module.compute[0].role_arns, null)
 }
 
 output "caller_policy_json" {
-  description = "Least-privilege IAM policy document (JSON) for a principal that calls the pipeline, e.g. a CI role: invoke POST /executions (AWS_IAM authorization) or start executions directly (create_api = false), describe this state machine's executions, read the failure reports."
+  description = "Least-privilege IAM policy document (JSON) for a principal that calls the pipeline, e.g. a CI role: invoke POST /executions and GET /executions/{name} (AWS_IAM authorization) or start executions directly (create_api = false), describe this state machine's executions, read the reports, upload the paths of large requests under storage.input_key_prefix."
   value       = try(module.caller_policy[0].json, null)
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups: one per function (batch, download, consolidate), the state machine's and the API's access logs."
+  description = "CloudWatch log groups: one per function (batch, download, consolidate, status), the state machine's and the API's access logs."
   value = var.create ? merge(
     module.compute[0].log_group_names,
     { state_machine = module.state_machine[0].log_group_name },

@@ -155,6 +155,35 @@ variable "notification_emails" {
   }
 }
 
+variable "notifications" {
+  description = <<-EOT
+    What reaches the notification topic besides the failed-URL report of an execution whose images failed.
+    - unsuccessful_executions: a short message for every execution that ends FAILED (for another reason
+      than failed images: an invalid request, a States.* error), TIMED_OUT or ABORTED; an EventBridge rule
+      calls the notify function, which publishes it.
+    - alarm: a CloudWatch alarm on the sum of the state machine's failed, timed-out and aborted executions
+      (off by default), firing once it reaches threshold in evaluation_periods periods of period_seconds
+      in a row, with alarm_actions (e.g. an SNS topic of your paging tool encrypted with a customer
+      managed key that lets cloudwatch.amazonaws.com use it).
+  EOT
+  type = object({
+    unsuccessful_executions = optional(bool, true)
+    alarm = optional(object({
+      enabled            = optional(bool, false)
+      threshold          = optional(number, 1)
+      period_seconds     = optional(number, 300)
+      evaluation_periods = optional(number, 1)
+      alarm_actions      = optional(list(string), [])
+    }), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.notifications.alarm.threshold >= 1 && var.notifications.alarm.evaluation_periods >= 1 && contains([60, 300, 900, 3600, 21600, 86400], var.notifications.alarm.period_seconds)
+    error_message = "notifications.alarm.threshold and evaluation_periods must be at least 1, and period_seconds one of 60, 300, 900, 3600, 21600, 86400."
+  }
+}
+
 variable "lambda" {
   description = <<-EOT
     Runtime, architecture, log level and the memory (MB) and timeout (seconds) of each function.
@@ -179,6 +208,10 @@ variable "lambda" {
       memory_size = optional(number, 512)
       timeout     = optional(number, 120)
     }), {})
+    status = optional(object({
+      memory_size = optional(number, 256)
+      timeout     = optional(number, 10)
+    }), {})
   })
   default = {}
 
@@ -199,7 +232,7 @@ variable "lambda" {
 
   validation {
     condition = alltrue([
-      for function in [var.lambda.batch, var.lambda.download, var.lambda.consolidate] :
+      for function in [var.lambda.batch, var.lambda.download, var.lambda.consolidate, var.lambda.status] :
       function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
     ])
     error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."

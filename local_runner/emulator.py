@@ -131,6 +131,8 @@ class DeploymentConfig:
                     "DEFAULT_BATCH_SIZE": str(self.default_batch_size),
                     "MAX_CONCURRENT_BATCHES": str(self.map_max_concurrency),
                     "IMAGE_KEY_PREFIX": self.image_key_prefix,
+                    "TABLE_NAME": self.table,
+                    "REPORT_KEY_PREFIX": self.report_key_prefix,
                 },
                 self.batch_memory_mb,
             ),

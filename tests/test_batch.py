@@ -86,6 +86,7 @@ def test_batches_and_their_manifest_go_to_s3_and_the_output_holds_counts_and_key
         "maxConcurrentBatches": 8,
         "requestsInFlight": 3 * 2,
         "manifestKey": "runs/exec-1/manifest.json",
+        "skipped": 0,
     }
 
 

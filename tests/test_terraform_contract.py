@@ -155,7 +155,7 @@ def test_run_objects_are_each_executions_batches_and_results() -> None:
     assert compute.locals["result_objects"] == "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
 
 
-def test_batch_may_write_batches_and_the_manifest_and_read_only_the_request_sources() -> None:
+def test_batch_may_write_batches_read_the_request_sources_and_for_reruns_table_keys_and_reports() -> None:
     batch = statements(only(module("compute"), "aws_iam_policy_document", "batch", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in batch.items()} == {
         "WriteBatches": (
@@ -167,6 +167,8 @@ def test_batch_may_write_batches_and_the_manifest_and_read_only_the_request_sour
             "${[for source in statement.value : "
             '"arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]}',
         ),
+        "SkipRecordedImages": (["dynamodb:BatchGetItem"], ["${var.table_arn}"]),
+        "ReadReportsToRetry": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
         "UseStorageKey": STORAGE_KEY,
     }
 
@@ -205,6 +207,8 @@ def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> No
         ("batch", '${aws_iam_role.lambda["batch"].id}'),
         ("download", '${aws_iam_role.lambda["download"].id}'),
         ("consolidate", '${aws_iam_role.lambda["consolidate"].id}'),
+        ("status", '${aws_iam_role.lambda["status"].id}'),
+        ("notify", '${aws_iam_role.lambda["notify"].id}'),
     }
     logs = statements(only(compute, "aws_iam_policy_document", "logs", kind="data"))
     assert logs["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
@@ -236,6 +240,23 @@ def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_res
     assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
 
 
+def test_status_may_describe_this_state_machines_executions_and_read_reports_only() -> None:
+    compute = module("compute")
+    status = statements(only(compute, "aws_iam_policy_document", "status", kind="data"))
+    execution_arns = '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*'
+    map_run_arns = '${replace(local.state_machine_arn, ":stateMachine:", ":mapRun:")}/*'
+    assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in status.items()} == {
+        "DescribeExecutions": (["states:DescribeExecution", "states:ListMapRuns"], [execution_arns]),
+        "DescribeMapRuns": (["states:DescribeMapRun"], [map_run_arns]),
+        "ReadReports": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "DecryptReports": (["kms:Decrypt"], ["${statement.value}"]),
+    }
+    assert compute.locals["state_machine_arn"].endswith(":stateMachine:${var.state_machine_name}")
+    # The same name the state machine module gives its state machine.
+    assert module("root").module_calls["compute"].arguments["state_machine_name"] == "${var.name}"
+    assert module("state_machine").locals["state_machine_name"] == "${var.name}"
+
+
 def test_state_machine_may_invoke_exactly_the_three_functions_and_publish_to_the_topic() -> None:
     state_machine = module("state_machine")
     policy = statements(only(state_machine, "aws_iam_policy_document", "state_machine", kind="data"))
@@ -264,26 +285,79 @@ def test_state_machine_may_invoke_exactly_the_three_functions_and_publish_to_the
     ]
 
 
-def test_only_the_state_machine_role_may_publish_to_the_topic() -> None:
+def test_only_the_state_machine_and_notify_roles_may_publish_to_the_topic() -> None:
     notification = module("notification")
     topic = statements(only(notification, "aws_iam_policy_document", "topic", kind="data"))
-    allow = topic["AllowStateMachinePublish"]
-    assert nested(allow, "condition")["values"] == ["${local.publisher_role_arn}"]
+    allow = topic["AllowPublishers"]
+    assert nested(allow, "condition")["values"] == "${local.publisher_role_arns}"
     deny = topic["DenyPublishByAnyoneElse"]
     assert (deny["effect"], deny["actions"], nested(deny, "condition")["test"]) == (
         "Deny",
         ["sns:Publish"],
         "ArnNotEquals",
     )
-    assert notification.locals["publisher_role_arn"].endswith(":role/${var.publisher_role_name}")
+    assert nested(deny, "condition")["values"] == "${local.publisher_role_arns}"
+    assert ":role/${name}" in notification.locals["publisher_role_arns"]
     root = module("root")
-    role_name = root.locals["state_machine_role_name"]
-    assert (
-        root.module_calls["notification"].arguments["publisher_role_name"]
-        == "${local.state_machine_role_name}"
-    )
+    assert root.module_calls["notification"].arguments["publisher_role_names"] == [
+        "${local.state_machine_role_name}",
+        "${local.notify_role_name}",
+    ]
     assert root.module_calls["state_machine"].arguments["role_name"] == "${local.state_machine_role_name}"
-    assert role_name == "${var.name}-state-machine"
+    assert root.locals["state_machine_role_name"] == "${var.name}-state-machine"
+    # modules/compute names each function's role <name>-<function>.
+    assert root.locals["notify_role_name"] == "${var.name}-notify"
+    assert only(module("compute"), "aws_iam_role", "lambda").body["name"] == "${var.name}-${each.key}"
+
+
+def test_notify_may_describe_executions_and_publish_to_the_topic_only() -> None:
+    compute = module("compute")
+    notify = statements(only(compute, "aws_iam_policy_document", "notify", kind="data"))
+    execution_arns = '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*'
+    assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in notify.items()} == {
+        "DescribeExecutions": (["states:DescribeExecution"], [execution_arns]),
+        "PublishNotifications": (["sns:Publish"], ["${var.topic_arn}"]),
+        "EncryptNotifications": (["kms:Decrypt", "kms:GenerateDataKey"], ["${statement.value}"]),
+    }
+
+
+def test_every_unsuccessful_end_of_an_execution_reaches_the_notify_function() -> None:
+    compute = module("compute")
+    rule = only(compute, "aws_cloudwatch_event_rule", "unsuccessful_executions").body
+    pattern = rule["event_pattern"]
+    for text in ('"aws.states"', '"Step Functions Execution Status Change"', "local.state_machine_arn"):
+        assert text in pattern
+    assert '["FAILED", "TIMED_OUT", "ABORTED"]' in pattern
+    target = only(compute, "aws_cloudwatch_event_target", "unsuccessful_executions").body
+    assert target["arn"] == '${aws_lambda_function.handler["notify"].arn}'
+    permission = only(compute, "aws_lambda_permission", "unsuccessful_executions").body
+    assert (permission["principal"], permission["source_arn"]) == (
+        "events.amazonaws.com",
+        "${aws_cloudwatch_event_rule.unsuccessful_executions[0].arn}",
+    )
+    assert compute.locals["functions"]["notify"]["handler"] == "image_downloader.notify.handler"
+
+
+def test_the_caller_policy_invokes_both_routes_follows_executions_and_uploads_large_requests_only() -> None:
+    caller = statements(only(module("caller_policy"), "aws_iam_policy_document", "caller", kind="data"))
+    actions = {
+        sid: s["actions"] if isinstance(s["actions"], str) else sorted(s["actions"])
+        for sid, s in caller.items()
+    }
+    assert {sid: (actions[sid], s["resources"]) for sid, s in caller.items()} == {
+        "InvokeRoutes": (["execute-api:Invoke"], "${statement.value}"),
+        "StartExecutions": (["states:StartExecution"], ["${statement.value}"]),
+        "FollowExecutions": (["states:DescribeExecution"], ["${local.execution_arns}"]),
+        "ReadReports": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "UploadLargeRequests": (["s3:PutObject"], ["${var.bucket_arn}/${statement.value}*"]),
+        "DecryptReports": (
+            '${var.input_key_prefix == null ? ["kms:Decrypt"] : ["kms:Decrypt", "kms:GenerateDataKey"]}',
+            ["${statement.value}"],
+        ),
+    }
+    call = module("root").module_calls["caller_policy"].arguments
+    assert "module.api[0].execution_status_route_arn" in call["route_arns"]
+    assert call["input_key_prefix"] == "${var.storage.input_key_prefix}"
 
 
 def test_api_role_may_start_executions_of_its_state_machine_only() -> None:
@@ -386,9 +460,9 @@ def test_state_machine_is_standard_and_logs_errors_to_a_vended_log_group() -> No
     ) == ("ERROR", False)
 
 
-def test_api_starts_executions_with_the_request_body_on_post_executions() -> None:
+def test_api_starts_executions_with_the_request_body_named_by_the_idempotency_key() -> None:
     api = module("api")
-    integration = only(api, "aws_apigatewayv2_integration").body
+    integration = only(api, "aws_apigatewayv2_integration", "start_execution").body
     assert (
         integration["integration_type"],
         integration["integration_subtype"],
@@ -401,14 +475,31 @@ def test_api_starts_executions_with_the_request_body_on_post_executions() -> Non
     assert integration["request_parameters"] == {
         "StateMachineArn": "${var.state_machine_arn}",
         "Input": "$request.body",
+        "Name": "$request.header.Idempotency-Key",
     }
     assert integration["credentials_arn"] == "${aws_iam_role.api.arn}"
-    route = only(api, "aws_apigatewayv2_route").body
+    route = only(api, "aws_apigatewayv2_route", "start_execution").body
     assert route["route_key"] == "${local.route_key}"
     assert api.locals["route_key"] == "POST /executions"
     assert route["authorization_type"] == "${var.authorization_type}"
     assert api.variables["authorization_type"].default == "AWS_IAM"
     assert 'authorization_type = optional(string, "AWS_IAM")' in module("root").variables["api"].type
+
+
+def test_status_route_is_authorized_like_the_start_route_and_invokes_the_status_function() -> None:
+    api = module("api")
+    start = only(api, "aws_apigatewayv2_route", "start_execution").body
+    status = only(api, "aws_apigatewayv2_route", "execution_status").body
+    assert api.locals["status_route_key"] == "GET /executions/{name}"
+    for field in ("authorization_type", "authorizer_id", "authorization_scopes"):
+        assert status[field] == start[field], field
+    integration = only(api, "aws_apigatewayv2_integration", "execution_status").body
+    assert (integration["integration_type"], integration["payload_format_version"]) == ("AWS_PROXY", "2.0")
+    assert integration["integration_uri"] == "${var.status_function_arn}"
+    permission = only(api, "aws_lambda_permission", "execution_status").body
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["source_arn"] == "${aws_apigatewayv2_api.this.execution_arn}/*/GET/executions/*"
+    assert module("compute").locals["functions"]["status"]["handler"] == "image_downloader.status.handler"
 
 
 def test_default_stage_auto_deploys_throttles_and_writes_access_logs() -> None:
@@ -432,7 +523,9 @@ def module_default_template_values() -> dict[str, object]:
             compute.variables["functions"].type,
         )
     }
-    assert set(timeouts) == set(FUNCTIONS)
+    # The status function answers the API; the state machine does not call it (nor notify, with its
+    # fixed memory and timeout).
+    assert set(timeouts) == {*FUNCTIONS, "status"}
     margin = state_machine.locals["task_timeout_margin_seconds"]
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:image-downloader-{}"
     return {
@@ -594,7 +687,7 @@ def test_scripts_call_the_success_and_failure_bodies() -> None:
         ("fail.sh", "examples/inputs/fail.json"),
     ):
         text = (REPO_ROOT / "scripts" / script).read_text()
-        assert body in text and "invoke.py" in text
+        assert body in text and 'client.sh" run' in text
 
 
 def test_submodules_name_no_path_outside_their_folder() -> None:

@@ -47,12 +47,23 @@ def root_variables(tmp_path: Path) -> Path:
 def compute_locals(tmp_path: Path) -> Path:
     module = REPO_ROOT / "modules" / "compute"
     shutil.copy(module / "variables.tf", tmp_path)
-    (tmp_path / "locals.tf").write_text(locals_block((module / "main.tf").read_text()))
+    # The pipeline's locals; the ARN the module builds from data sources (which need a provider) stubbed.
+    (tmp_path / "locals.tf").write_text(locals_block(pipeline_locals((module / "main.tf").read_text())))
+    (tmp_path / "stub.tf").write_text(f'locals {{\n  state_machine_arn = "{STATE_MACHINE_ARN}"\n}}\n')
     return tmp_path
 
 
+def pipeline_locals(text: str) -> str:
+    """The compute module from its second locals block on (the first builds the state machine's ARN)."""
+    first = text.index("locals {")
+    return text[closing_brace(text, text.index("{", first)) + 1 :]
+
+
+STATE_MACHINE_ARN = f"arn:aws:states:eu-west-1:123456789012:stateMachine:{VALID_NAME}"
 COMPUTE_INPUTS = {
     "name": VALID_NAME,
+    "state_machine_name": VALID_NAME,
+    "topic_arn": f"arn:aws:sns:eu-west-1:123456789012:{VALID_NAME}-notifications",
     "bucket_name": "images-bucket",
     "bucket_arn": "arn:aws:s3:::images-bucket",
     "table_name": "images-table",
@@ -117,6 +128,11 @@ def test_compute_sets_the_environment_the_local_runner_uses(compute_locals: Path
             **({"INPUT_LOCATIONS": "images-bucket/inputs/"} if "INPUT_LOCATIONS" in spec.environment else {}),
         }
         assert environment[spec.name] == expected, spec.name
+    assert environment["status"] == {
+        "STATE_MACHINE_ARN": STATE_MACHINE_ARN,
+        "BUCKET_NAME": COMPUTE_INPUTS["bucket_name"],
+        "REPORT_KEY_PREFIX": config.report_key_prefix,
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 output "executions_url" {
-  description = "URL to POST a download request to (scripts/invoke.py reads it from here)."
+  description = "URL to POST a download request to (the image-downloader client, run by scripts/success.sh, reads it from here)."
   value       = module.image_downloader.executions_url
 }
 
 output "api_authorization_type" {
-  description = "How the API authorizes callers; scripts/invoke.py signs or sends a token accordingly."
+  description = "How the API authorizes callers; the image-downloader client signs or sends a token accordingly."
   value       = module.image_downloader.api_authorization_type
 }
 

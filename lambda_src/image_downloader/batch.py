@@ -14,13 +14,14 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from image_downloader import reruns
 from image_downloader.errors import InvalidInput
 from image_downloader.keys import storage_problem
 from image_downloader.redact import redact
@@ -37,6 +38,7 @@ KNOWN_FIELDS = (
     "lambdaConcur",
     "batchSize",
     "maxConcurrentBatches",
+    *reruns.RERUN_FIELDS,
 )
 MAX_LISTED_ERRORS = 10
 # Largest paths file a request may name: 1,000,000 paths of ~100 characters, well within the memory of
@@ -57,6 +59,7 @@ class DownloadRequest:
     batch_size: int
     duplicates_dropped: int
     max_concurrent_batches: int
+    skipped: int = 0
 
 
 class Problems:
@@ -165,6 +168,7 @@ def write_batches(
         "maxConcurrentBatches": request.max_concurrent_batches,
         "requestsInFlight": concurrent_batches * request.lambda_concur,
         "manifestKey": layout.manifest_key,
+        "skipped": request.skipped,
     }
 
 
@@ -179,13 +183,50 @@ def handler(event: dict, context: object) -> dict:
     def put(key: str, document: Any) -> None:
         put_json(s3, settings.bucket_name, key, document)
 
-    request = parse_request(event.get("request"), settings, read_reference)
+    request = parse_rerun(event.get("request"), settings, read_reference, AwsReruns(settings, s3))
     result = write_batches(request, RunLayout(settings.run_key_prefix, execution), put)
     logger.info(
         "batches written",
         extra={"execution": execution, "paths": result["total"], "batches": result["batchCount"]},
     )
     return result
+
+
+class AwsReruns:
+    """The reads of skipExisting (DynamoDB) and retryFailuresOf (the report in S3)."""
+
+    def __init__(self, settings: BatchSettings, s3: Any) -> None:
+        self.settings = settings
+        self.s3 = s3
+
+    def batch_get(self) -> reruns.BatchGet:
+        return reruns.dynamodb_batch_get(boto3.client("dynamodb"), self.settings.table_name)
+
+    def read_report(self, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+
+def parse_rerun(
+    event: object, settings: BatchSettings, read_reference: ReadReference | None, aws: AwsReruns
+) -> DownloadRequest:
+    """parse_request, with skipExisting and retryFailuresOf (image_downloader.reruns) applied."""
+    if not isinstance(event, dict):
+        return parse_request(event, settings, read_reference)
+    fields, rerun = reruns.take_rerun_fields(event)
+    if rerun.retry_failures_of:
+        fields = reruns.request_from_report(
+            fields, rerun.retry_failures_of, settings.report_key_prefix, aws.read_report
+        )
+    request = parse_request(fields, settings, read_reference)
+    if not rerun.skip_existing:
+        return request
+    kept, skipped = reruns.drop_recorded(request.base_url, request.resource_paths, aws.batch_get())
+    return replace(request, resource_paths=kept, skipped=skipped)
 
 
 def _execution_name(value: object) -> str:

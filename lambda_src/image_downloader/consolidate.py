@@ -109,6 +109,7 @@ def consolidate(
                     "requested": expected,
                     "succeeded": totals.succeeded,
                     "failed": totals.failed,
+                    "skipped": int(event.get("skipped") or 0),
                 }
             )
         upload(report_key, path)
@@ -121,6 +122,7 @@ def consolidate(
         "failed": totals.failed,
         "duplicatesDropped": int(event.get("duplicatesDropped") or 0),
         "batchCount": batch_count,
+        "skipped": int(event.get("skipped") or 0),
         "crashedBatches": totals.crashed_batches,
         "requestsInFlight": int(event.get("requestsInFlight") or 0),
         "failures": totals.listed,

@@ -22,6 +22,9 @@ BATCH_ENV = (
     "DEFAULT_BATCH_SIZE",
     "MAX_CONCURRENT_BATCHES",
     "IMAGE_KEY_PREFIX",
+    # skipExisting reads the table, retryFailuresOf a report.
+    "TABLE_NAME",
+    "REPORT_KEY_PREFIX",
 )
 DOWNLOAD_ENV = (
     "BUCKET_NAME",
@@ -38,11 +41,15 @@ DOWNLOAD_ENV = (
     "ALLOWED_CONTENT_TYPES",
 )
 CONSOLIDATE_ENV = ("BUCKET_NAME", "REPORT_KEY_PREFIX", "RUN_KEY_PREFIX", "MAX_LISTED_FAILURES")
+STATUS_ENV = ("STATE_MACHINE_ARN", "BUCKET_NAME", "REPORT_KEY_PREFIX")
+NOTIFY_ENV = ("TOPIC_ARN",)
 
 ENV_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "batch": BATCH_ENV,
     "download": DOWNLOAD_ENV,
     "consolidate": CONSOLIDATE_ENV,
+    "status": STATUS_ENV,
+    "notify": NOTIFY_ENV,
 }
 
 
@@ -62,6 +69,8 @@ class BatchSettings:
     default_batch_size: int = 100
     max_concurrent_batches: int = 10
     image_key_prefix: str = "images/"
+    table_name: str = ""
+    report_key_prefix: str = "reports/"
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,21 @@ class ConsolidateSettings:
     report_key_prefix: str = "reports/"
     run_key_prefix: str = "runs/"
     max_listed_failures: int = 50
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    state_machine_arn: str
+    bucket_name: str
+    report_key_prefix: str = "reports/"
+
+    def execution_arn(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    topic_arn: str
 
 
 class _Env:
@@ -178,6 +202,8 @@ def batch_settings_from_env(environ: Mapping[str, str] | None = None) -> BatchSe
         default_batch_size=env.integer("DEFAULT_BATCH_SIZE", defaults.default_batch_size),
         max_concurrent_batches=env.integer("MAX_CONCURRENT_BATCHES", defaults.max_concurrent_batches),
         image_key_prefix=env.text("IMAGE_KEY_PREFIX", defaults.image_key_prefix),
+        table_name=env.text("TABLE_NAME", defaults.table_name),
+        report_key_prefix=env.text("REPORT_KEY_PREFIX", defaults.report_key_prefix),
     )
 
 
@@ -211,3 +237,17 @@ def consolidate_settings_from_env(environ: Mapping[str, str] | None = None) -> C
         run_key_prefix=env.text("RUN_KEY_PREFIX", defaults.run_key_prefix),
         max_listed_failures=env.integer("MAX_LISTED_FAILURES", defaults.max_listed_failures),
     )
+
+
+def status_settings_from_env(environ: Mapping[str, str] | None = None) -> StatusSettings:
+    env = _Env(os.environ if environ is None else environ, STATUS_ENV)
+    return StatusSettings(
+        state_machine_arn=env.required("STATE_MACHINE_ARN"),
+        bucket_name=env.required("BUCKET_NAME"),
+        report_key_prefix=env.text("REPORT_KEY_PREFIX", "reports/"),
+    )
+
+
+def notify_settings_from_env(environ: Mapping[str, str] | None = None) -> NotifySettings:
+    env = _Env(os.environ if environ is None else environ, NOTIFY_ENV)
+    return NotifySettings(topic_arn=env.required("TOPIC_ARN"))

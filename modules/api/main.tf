@@ -1,11 +1,16 @@
 locals {
-  route_key = "POST /executions"
-  jwt       = var.authorization_type == "JWT"
+  route_key        = "POST /executions"
+  status_route_key = "GET /executions/{name}"
+  jwt              = var.authorization_type == "JWT"
+
+  # Both routes authorize alike: a caller that may start an execution may follow it.
+  authorizer_id        = local.jwt ? aws_apigatewayv2_authorizer.jwt[0].id : null
+  authorization_scopes = local.jwt && length(var.jwt_authorization_scopes) > 0 ? var.jwt_authorization_scopes : null
 }
 
 resource "aws_apigatewayv2_api" "this" {
   name          = var.name
-  description   = "Starts an image download: POST /executions with the request as JSON body."
+  description   = "Starts an image download (POST /executions with the request as JSON body) and tells how it goes (GET /executions/{name})."
   protocol_type = "HTTP"
 
   tags = var.tags
@@ -59,10 +64,31 @@ resource "aws_apigatewayv2_integration" "start_execution" {
   # AWS service integrations take payload format 1.0.
   payload_format_version = "1.0"
 
+  # The Idempotency-Key header names the execution: a retried start with the same key and body returns
+  # the running execution, and is refused (ExecutionAlreadyExists) once it has ended. Standard workflows
+  # keep a name taken for 90 days after its execution ended.
   request_parameters = {
     StateMachineArn = var.state_machine_arn
     Input           = "$request.body"
+    Name            = "$request.header.Idempotency-Key"
   }
+}
+
+resource "aws_apigatewayv2_integration" "execution_status" {
+  api_id                 = aws_apigatewayv2_api.this.id
+  description            = "Answers GET /executions/{name} with the status function."
+  integration_type       = "AWS_PROXY"
+  integration_uri        = var.status_function_arn
+  payload_format_version = "2.0"
+  timeout_milliseconds   = 29000
+}
+
+resource "aws_lambda_permission" "execution_status" {
+  statement_id  = "AllowHttpApiGetExecution"
+  action        = "lambda:InvokeFunction"
+  function_name = var.status_function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/*/GET/executions/*"
 }
 
 ################################################################################
@@ -89,8 +115,8 @@ resource "aws_apigatewayv2_route" "start_execution" {
   target    = "integrations/${aws_apigatewayv2_integration.start_execution.id}"
 
   authorization_type   = var.authorization_type
-  authorizer_id        = local.jwt ? aws_apigatewayv2_authorizer.jwt[0].id : null
-  authorization_scopes = local.jwt && length(var.jwt_authorization_scopes) > 0 ? var.jwt_authorization_scopes : null
+  authorizer_id        = local.authorizer_id
+  authorization_scopes = local.authorization_scopes
 
   lifecycle {
     precondition {
@@ -98,6 +124,16 @@ resource "aws_apigatewayv2_route" "start_execution" {
       error_message = "authorization_type JWT needs jwt_issuer and at least one jwt_audience."
     }
   }
+}
+
+resource "aws_apigatewayv2_route" "execution_status" {
+  api_id    = aws_apigatewayv2_api.this.id
+  route_key = local.status_route_key
+  target    = "integrations/${aws_apigatewayv2_integration.execution_status.id}"
+
+  authorization_type   = var.authorization_type
+  authorizer_id        = local.authorizer_id
+  authorization_scopes = local.authorization_scopes
 }
 
 ################################################################################

@@ -18,6 +18,11 @@ output "executions_route_arn" {
   value       = "${aws_apigatewayv2_api.this.execution_arn}/${aws_apigatewayv2_stage.default.name}/POST/executions"
 }
 
+output "execution_status_route_arn" {
+  description = "execute-api ARN of GET /executions/{name} on the $default stage (any name): allow execute-api:Invoke on it too for AWS_IAM callers that follow their executions."
+  value       = "${aws_apigatewayv2_api.this.execution_arn}/${aws_apigatewayv2_stage.default.name}/GET/executions/*"
+}
+
 output "access_log_group_name" {
   description = "CloudWatch log group of the API's access logs."
   value       = aws_cloudwatch_log_group.access.name

@@ -14,8 +14,18 @@ variable "state_machine_arn" {
   type        = string
 }
 
+variable "status_function_name" {
+  description = "Name of the Lambda function answering GET /executions/{name}; the API may invoke it on that route only."
+  type        = string
+}
+
+variable "status_function_arn" {
+  description = "ARN of that function."
+  type        = string
+}
+
 variable "authorization_type" {
-  description = "Who may call POST /executions: AWS_IAM (SigV4-signed requests of principals allowed execute-api:Invoke), JWT (bearer tokens of jwt_issuer for jwt_audience) or NONE (anyone who knows the URL)."
+  description = "Who may call POST /executions and GET /executions/{name}: AWS_IAM (SigV4-signed requests of principals allowed execute-api:Invoke), JWT (bearer tokens of jwt_issuer for jwt_audience) or NONE (anyone who knows the URL)."
   type        = string
   default     = "AWS_IAM"
 

@@ -4,7 +4,7 @@ locals {
 }
 
 # A policy for the principal that calls the pipeline (a CI role): nothing beyond starting executions,
-# following them and reading their reports.
+# following them, reading their reports and uploading the paths of large requests.
 data "aws_iam_policy_document" "caller" {
   dynamic "statement" {
     for_each = length(var.route_arns) > 0 ? [var.route_arns] : []
@@ -38,12 +38,24 @@ data "aws_iam_policy_document" "caller" {
     resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
   }
 
+  # The client uploads the paths of a request over the 256 KiB execution input here and passes them by
+  # reference (resourcePathsFrom).
+  dynamic "statement" {
+    for_each = var.input_key_prefix == null ? [] : [var.input_key_prefix]
+
+    content {
+      sid       = "UploadLargeRequests"
+      actions   = ["s3:PutObject"]
+      resources = ["${var.bucket_arn}/${statement.value}*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
 
     content {
       sid       = "DecryptReports"
-      actions   = ["kms:Decrypt"]
+      actions   = var.input_key_prefix == null ? ["kms:Decrypt"] : ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
     }
   }

@@ -35,3 +35,9 @@ variable "kms_key_arn" {
   type        = string
   default     = null
 }
+
+variable "input_key_prefix" {
+  description = "Key prefix the caller may upload the paths of large requests to (resourcePathsFrom), or null for no upload permission."
+  type        = string
+  default     = null
+}

@@ -1,6 +1,17 @@
+data "aws_caller_identity" "current" {}
+
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {}
+
 locals {
+  # Built from the name, as modules/state_machine builds it: the state machine needs these functions'
+  # ARNs first, so the status function cannot take the state machine's own ARN.
+  state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.state_machine_name}"
+}
+
+locals {
+
   # Kept equal to local_runner/packaging.py ARCHIVE_EXCLUDES (a test compares them): the zip the local
   # runner builds is the zip Lambda runs. Glob patterns relative to source_dir (doublestar syntax).
   archive_excludes = ["**/__pycache__/**", "**/*.pyc"]
@@ -17,6 +28,8 @@ locals {
       DEFAULT_BATCH_SIZE      = tostring(var.limits.default_batch_size)
       MAX_CONCURRENT_BATCHES  = tostring(var.max_concurrent_batches)
       IMAGE_KEY_PREFIX        = var.image_key_prefix
+      TABLE_NAME              = var.table_name
+      REPORT_KEY_PREFIX       = var.report_key_prefix
     }
     download = {
       BUCKET_NAME                = var.bucket_name
@@ -37,6 +50,14 @@ locals {
       REPORT_KEY_PREFIX   = var.report_key_prefix
       RUN_KEY_PREFIX      = var.run_key_prefix
       MAX_LISTED_FAILURES = tostring(var.limits.max_listed_failures)
+    }
+    status = {
+      STATE_MACHINE_ARN = local.state_machine_arn
+      BUCKET_NAME       = var.bucket_name
+      REPORT_KEY_PREFIX = var.report_key_prefix
+    }
+    notify = {
+      TOPIC_ARN = var.topic_arn
     }
   }
 
@@ -74,11 +95,25 @@ locals {
       timeout     = var.functions.consolidate.timeout
       ephemeral   = 512
     }
+    status = {
+      handler     = "image_downloader.status.handler"
+      description = "Answers GET /executions/{name}: an execution's status, counts and report link."
+      memory_size = var.functions.status.memory_size
+      timeout     = var.functions.status.timeout
+      ephemeral   = 512
+    }
+    notify = {
+      handler     = "image_downloader.notify.handler"
+      description = "Notifies the topic of executions that ended FAILED, TIMED_OUT or ABORTED."
+      memory_size = 128
+      timeout     = 30
+      ephemeral   = 512
+    }
   }
 }
 
 ################################################################################
-# Package: one zip of lambda_src/ for the three handlers
+# Package: one zip of lambda_src/ for every handler
 ################################################################################
 
 data "archive_file" "package" {
@@ -162,6 +197,18 @@ data "aws_iam_policy_document" "batch" {
       actions   = ["s3:GetObject"]
       resources = [for source in statement.value : "arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]
     }
+  }
+
+  statement {
+    sid       = "SkipRecordedImages"
+    actions   = ["dynamodb:BatchGetItem"]
+    resources = [var.table_arn]
+  }
+
+  statement {
+    sid       = "ReadReportsToRetry"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
   }
 
   dynamic "statement" {
@@ -266,6 +313,72 @@ resource "aws_iam_role_policy" "consolidate" {
   policy = data.aws_iam_policy_document.consolidate.json
 }
 
+data "aws_iam_policy_document" "status" {
+  statement {
+    sid       = "DescribeExecutions"
+    actions   = ["states:DescribeExecution", "states:ListMapRuns"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
+  statement {
+    sid       = "DescribeMapRuns"
+    actions   = ["states:DescribeMapRun"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":mapRun:")}/*"]
+  }
+
+  statement {
+    sid       = "ReadReports"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "DecryptReports"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "status" {
+  name   = "status"
+  role   = aws_iam_role.lambda["status"].id
+  policy = data.aws_iam_policy_document.status.json
+}
+
+data "aws_iam_policy_document" "notify" {
+  statement {
+    sid       = "DescribeExecutions"
+    actions   = ["states:DescribeExecution"]
+    resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
+  }
+
+  statement {
+    sid       = "PublishNotifications"
+    actions   = ["sns:Publish"]
+    resources = [var.topic_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+
+    content {
+      sid       = "EncryptNotifications"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "notify" {
+  name   = "notify"
+  role   = aws_iam_role.lambda["notify"].id
+  policy = data.aws_iam_policy_document.notify.json
+}
+
 resource "aws_iam_role_policy_attachment" "xray" {
   for_each = var.tracing_enabled ? local.functions : {}
 
@@ -331,4 +444,48 @@ resource "aws_lambda_function" "handler" {
 
   # The role must be able to write logs before the first invocation.
   depends_on = [aws_iam_role_policy.logs]
+}
+
+################################################################################
+# Unsuccessful executions reach the notify function
+################################################################################
+
+resource "aws_cloudwatch_event_rule" "unsuccessful_executions" {
+  count = var.notify_unsuccessful_executions ? 1 : 0
+
+  name        = "${var.name}-unsuccessful-executions"
+  description = "Executions of ${var.state_machine_name} that ended FAILED, TIMED_OUT or ABORTED."
+  event_pattern = jsonencode({
+    source        = ["aws.states"]
+    "detail-type" = ["Step Functions Execution Status Change"]
+    detail = {
+      stateMachineArn = [local.state_machine_arn]
+      status          = ["FAILED", "TIMED_OUT", "ABORTED"]
+    }
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "unsuccessful_executions" {
+  count = var.notify_unsuccessful_executions ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.unsuccessful_executions[0].name
+  target_id = "notify"
+  arn       = aws_lambda_function.handler["notify"].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+}
+
+resource "aws_lambda_permission" "unsuccessful_executions" {
+  count = var.notify_unsuccessful_executions ? 1 : 0
+
+  statement_id  = "AllowUnsuccessfulExecutionEvents"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.handler["notify"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.unsuccessful_executions[0].arn
 }

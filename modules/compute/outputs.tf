@@ -1,10 +1,10 @@
 output "function_names" {
-  description = "Name of each function, by role: batch, download, consolidate."
+  description = "Name of each function, by role: batch, download, consolidate, status, notify."
   value       = { for key, function in aws_lambda_function.handler : key => function.function_name }
 }
 
 output "function_arns" {
-  description = "Unqualified ARN of each function, by role: batch, download, consolidate."
+  description = "Unqualified ARN of each function, by role: batch, download, consolidate, status, notify."
   value       = { for key, function in aws_lambda_function.handler : key => function.arn }
 }
 

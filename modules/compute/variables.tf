@@ -1,12 +1,33 @@
 variable "name" {
-  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download` and `<name>-consolidate`."
+  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download`, `<name>-consolidate`, `<name>-status` and `<name>-notify`."
   type        = string
+}
+
+variable "state_machine_name" {
+  description = "Name of the state machine (in this account and region) whose executions the status function may describe."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,80}$", var.state_machine_name))
+    error_message = "state_machine_name must be 1-80 letters, digits, '-' or '_'."
+  }
 }
 
 variable "tags" {
   description = "Tags applied to every resource of this module."
   type        = map(string)
   default     = {}
+}
+
+variable "topic_arn" {
+  description = "SNS topic the notify function publishes unsuccessful executions to."
+  type        = string
+}
+
+variable "notify_unsuccessful_executions" {
+  description = "Route every execution of the state machine that ends FAILED, TIMED_OUT or ABORTED to the notify function (an EventBridge rule); executions whose images failed are left to the state machine's own report."
+  type        = bool
+  default     = true
 }
 
 variable "source_dir" {
@@ -35,12 +56,12 @@ variable "bucket_arn" {
 }
 
 variable "table_name" {
-  description = "DynamoDB table the download function records each image in."
+  description = "DynamoDB table the download function records each image in (and the batch function reads for skipExisting)."
   type        = string
 }
 
 variable "table_arn" {
-  description = "ARN of that table, for the download function's IAM policy."
+  description = "ARN of that table, for the download and batch functions' IAM policies."
   type        = string
 }
 
@@ -56,7 +77,7 @@ variable "image_key_prefix" {
 }
 
 variable "report_key_prefix" {
-  description = "Key prefix of the reports the consolidate function writes (`<prefix><execution>.json`)."
+  description = "Key prefix of the reports the consolidate function writes (`<prefix><execution>.json`), which the status function reads, and the batch function for retryFailuresOf."
   type        = string
   default     = "reports/"
 
@@ -112,7 +133,7 @@ variable "kms_key_arn" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime of the three functions."
+  description = "Lambda runtime of the functions."
   type        = string
   default     = "python3.13"
 
@@ -134,7 +155,7 @@ variable "architecture" {
 }
 
 variable "functions" {
-  description = "Memory (MB) and timeout (seconds) of each function; the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
+  description = "Memory (MB) and timeout (seconds) of each function (the status function answers the API, which waits at most 30 s); the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
   type = object({
     batch = optional(object({
       memory_size = optional(number, 1024)
@@ -149,12 +170,16 @@ variable "functions" {
       memory_size = optional(number, 512)
       timeout     = optional(number, 120)
     }), {})
+    status = optional(object({
+      memory_size = optional(number, 256)
+      timeout     = optional(number, 10)
+    }), {})
   })
   default = {}
 
   validation {
     condition = alltrue([
-      for function in [var.functions.batch, var.functions.download, var.functions.consolidate] :
+      for function in [var.functions.batch, var.functions.download, var.functions.consolidate, var.functions.status] :
       function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
     ])
     error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."

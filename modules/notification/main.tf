@@ -3,9 +3,12 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # Built from the role's name, not read from the role: the topic and its policy do not wait for the
-  # state machine module, and a condition (unlike a Principal) may name a role that does not exist yet.
-  publisher_role_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${var.publisher_role_name}"
+  # Built from the roles' names, not read from the roles: the topic and its policy do not wait for the
+  # modules that create them, and a condition (unlike a Principal) may name a role that does not exist yet.
+  publisher_role_arns = [
+    for name in var.publisher_role_names :
+    "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/${name}"
+  ]
 }
 
 resource "aws_sns_topic" "notifications" {
@@ -20,7 +23,7 @@ resource "aws_sns_topic" "notifications" {
 
 data "aws_iam_policy_document" "topic" {
   statement {
-    sid       = "AllowStateMachinePublish"
+    sid       = "AllowPublishers"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.notifications.arn]
 
@@ -32,7 +35,7 @@ data "aws_iam_policy_document" "topic" {
     condition {
       test     = "ArnEquals"
       variable = "aws:PrincipalArn"
-      values   = [local.publisher_role_arn]
+      values   = local.publisher_role_arns
     }
   }
 
@@ -50,7 +53,7 @@ data "aws_iam_policy_document" "topic" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [local.publisher_role_arn]
+      values   = local.publisher_role_arns
     }
   }
 

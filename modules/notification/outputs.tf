@@ -1,5 +1,5 @@
 output "topic_arn" {
-  description = "ARN of the SNS topic that receives the failure reports."
+  description = "ARN of the SNS topic that receives the failure reports and the notices of unsuccessful executions."
   value       = aws_sns_topic.notifications.arn
 }
 

@@ -10,7 +10,7 @@ variable "tags" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of a customer managed KMS key for the topic. Null uses the AWS managed key `alias/aws/sns`. A customer managed key must let the publisher role use kms:GenerateDataKey and kms:Decrypt."
+  description = "ARN of a customer managed KMS key for the topic. Null uses the AWS managed key `alias/aws/sns`. A customer managed key must let the publisher roles use kms:GenerateDataKey and kms:Decrypt."
   type        = string
   default     = null
 
@@ -20,13 +20,13 @@ variable "kms_key_arn" {
   }
 }
 
-variable "publisher_role_name" {
-  description = "Name of the only IAM role (of this account, path /) allowed to publish to the topic: the state machine's role."
-  type        = string
+variable "publisher_role_names" {
+  description = "Names of the only IAM roles (of this account, path /) allowed to publish to the topic: the state machine's role and the notify function's."
+  type        = list(string)
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.publisher_role_name))
-    error_message = "publisher_role_name must be an IAM role name: 1-64 letters, digits and +=,.@_- characters."
+    condition     = length(var.publisher_role_names) > 0 && alltrue([for name in var.publisher_role_names : can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", name))])
+    error_message = "publisher_role_names must hold IAM role names: 1-64 letters, digits and +=,.@_- characters."
   }
 }
 

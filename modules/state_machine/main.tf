@@ -208,3 +208,44 @@ resource "aws_sfn_state_machine" "this" {
   # Step Functions checks at creation that the role may deliver logs and invoke the functions.
   depends_on = [aws_iam_role_policy.state_machine]
 }
+
+################################################################################
+# Optional alarm on unsuccessful executions
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "unsuccessful_executions" {
+  count = var.alarm.enabled ? 1 : 0
+
+  alarm_name          = "${local.state_machine_name}-unsuccessful-executions"
+  alarm_description   = "Executions of ${local.state_machine_name} that failed, timed out or were aborted."
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = var.alarm.threshold
+  evaluation_periods  = var.alarm.evaluation_periods
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm.alarm_actions
+
+  metric_query {
+    id          = "unsuccessful"
+    expression  = "failed + timed_out + aborted"
+    label       = "Unsuccessful executions"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = { failed = "ExecutionsFailed", timed_out = "ExecutionsTimedOut", aborted = "ExecutionsAborted" }
+
+    content {
+      id = metric_query.key
+
+      metric {
+        namespace   = "AWS/States"
+        metric_name = metric_query.value
+        dimensions  = { StateMachineArn = aws_sfn_state_machine.this.arn }
+        period      = var.alarm.period_seconds
+        stat        = "Sum"
+      }
+    }
+  }
+
+  tags = var.tags
+}

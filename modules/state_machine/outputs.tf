@@ -22,3 +22,8 @@ output "log_group_name" {
   description = "CloudWatch log group of the state machine's execution logs."
   value       = aws_cloudwatch_log_group.state_machine.name
 }
+
+output "alarm_arn" {
+  description = "ARN of the unsuccessful-executions alarm, or null when alarm.enabled is false."
+  value       = try(aws_cloudwatch_metric_alarm.unsuccessful_executions[0].arn, null)
+}

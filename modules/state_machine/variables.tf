@@ -148,3 +148,20 @@ variable "iam_role_permissions_boundary" {
   type        = string
   default     = null
 }
+
+variable "alarm" {
+  description = "A CloudWatch alarm on the sum of failed, timed-out and aborted executions: enabled, threshold (executions), period_seconds, evaluation_periods (periods in a row) and alarm_actions (ARNs notified when it fires)."
+  type = object({
+    enabled            = optional(bool, false)
+    threshold          = optional(number, 1)
+    period_seconds     = optional(number, 300)
+    evaluation_periods = optional(number, 1)
+    alarm_actions      = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = var.alarm.threshold >= 1 && var.alarm.evaluation_periods >= 1 && contains([60, 300, 900, 3600, 21600, 86400], var.alarm.period_seconds)
+    error_message = "alarm.threshold and alarm.evaluation_periods must be at least 1, and alarm.period_seconds one of 60, 300, 900, 3600, 21600, 86400."
+  }
+}

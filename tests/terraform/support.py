@@ -122,7 +122,19 @@ def error_summary(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-MOTO_SERVICES = ("apigatewayv2", "dynamodb", "iam", "lambda", "logs", "s3", "sfn", "sns", "sts")
+MOTO_SERVICES = (
+    "apigatewayv2",
+    "cloudwatch",
+    "dynamodb",
+    "events",
+    "iam",
+    "lambda",
+    "logs",
+    "s3",
+    "sfn",
+    "sns",
+    "sts",
+)
 
 
 def moto_provider_override(endpoint: str, region: str = "us-east-1") -> str:

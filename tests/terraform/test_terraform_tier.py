@@ -184,7 +184,7 @@ def applied(workspace: Workspace, moto_server: Moto) -> Iterator[Applied]:
 def test_apply_outputs_the_endpoint_and_the_resources(applied: Applied) -> None:
     assert applied.output("executions_url").endswith("/executions")
     assert applied.output("api_authorization_type") == "AWS_IAM"
-    assert set(applied.output("function_names")) == {"batch", "download", "consolidate"}
+    assert set(applied.output("function_names")) == {"batch", "download", "consolidate", "status", "notify"}
     assert applied.output("state_machine_arn").startswith(f"arn:aws:states:{REGION}:")
 
 
@@ -238,11 +238,21 @@ def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> N
     api = moto_server.client("apigatewayv2")
     (http_api,) = api.get_apis()["Items"]
     routes = api.get_routes(ApiId=http_api["ApiId"])["Items"]
-    assert [(route["RouteKey"], route["AuthorizationType"]) for route in routes] == [
-        ("POST /executions", "AWS_IAM")
+    assert sorted((route["RouteKey"], route["AuthorizationType"]) for route in routes) == [
+        ("GET /executions/{name}", "AWS_IAM"),
+        ("POST /executions", "AWS_IAM"),
     ]
     table = moto_server.client("dynamodb").describe_table(TableName=applied.output("table_name"))["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    events = moto_server.client("events")
+    rule = events.describe_rule(Name=f"{NAME}-unsuccessful-executions")
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail"] == {
+        "stateMachineArn": [applied.output("state_machine_arn")],
+        "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+    }
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"].endswith(f":function:{applied.output('function_names')['notify']}")
 
 
 # --- plans of other roots: the module as other roots call it -------------------------------------------
@@ -401,7 +411,8 @@ def test_applied_state_machine_fails_and_notifies_when_an_image_fails(
 def test_applied_api_starts_an_execution_with_the_request_body_as_input(
     deployed: Deployed, images: ImageServer
 ) -> None:
-    (integration,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_integration")
+    integrations = resources_of_type(deployed.applied.state, "aws_apigatewayv2_integration")
+    (integration,) = [resource for resource in integrations if resource["name"] == "start_execution"]
     values = integration["values"]
     assert (values["integration_type"], values["integration_subtype"]) == (
         "AWS_PROXY",
@@ -411,18 +422,53 @@ def test_applied_api_starts_an_execution_with_the_request_body_as_input(
     assert parameters == {
         "StateMachineArn": deployed.applied.output("state_machine_arn"),
         "Input": "$request.body",
+        "Name": "$request.header.Idempotency-Key",
     }
     api = deployed.moto.client("apigatewayv2")
     deployed_integration = api.get_integration(ApiId=values["api_id"], IntegrationId=values["id"])
     assert deployed_integration["RequestParameters"] == parameters
 
     body = json.dumps({"baseUrl": images.base_url, "resourcePaths": ["img/a.gif"], "lambdaConcur": 1})
-    start = {name: body if value == "$request.body" else value for name, value in parameters.items()}
+    headers = {"Idempotency-Key": f"api-{time.monotonic_ns()}"}
+    mapped = {
+        "$request.body": body,
+        **{f"$request.header.{name}": value for name, value in headers.items()},
+    }
+    start = {name: mapped.get(value, value) for name, value in parameters.items()}
     sfn = deployed.moto.client("stepfunctions")
     arn = sfn.start_execution(
-        stateMachineArn=start["StateMachineArn"], input=start["Input"], name=f"api-{time.monotonic_ns()}"
+        stateMachineArn=start["StateMachineArn"], input=start["Input"], name=start["Name"]
     )["executionArn"]
+    assert arn.endswith(f":{headers['Idempotency-Key']}")
     assert sfn.describe_execution(executionArn=arn)["input"] == body
+
+
+def test_applied_status_function_answers_for_an_execution_of_the_applied_state_machine(
+    deployed: Deployed, images: ImageServer
+) -> None:
+    request = {"baseUrl": images.base_url, "resourcePaths": ["img/a.gif", "img/gone.gif"], "lambdaConcur": 2}
+    execution = deployed.execute(request)
+    assert execution["status"] == "FAILED", execution
+    name = execution["executionArn"].rsplit(":", 1)[-1]
+    function = deployed.applied.output("function_names")["status"]
+    event = {"version": "2.0", "routeKey": "GET /executions/{name}", "pathParameters": {"name": name}}
+    answer = deployed.moto.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
+    response = json.loads(answer["Payload"].read())
+    assert response["statusCode"] == 200, response
+    status = json.loads(response["body"])
+    assert (status["executionArn"], status["status"], status["error"]) == (
+        execution["executionArn"],
+        "FAILED",
+        "ImagesFailed",
+    )
+    assert status["counts"] == {"requested": 2, "succeeded": 1, "failed": 1, "skipped": 0}
+    assert status["report"]["key"] == f"reports/{name}.json"
+
+    permissions = resources_of_type(deployed.applied.state, "aws_lambda_permission")
+    (permission,) = [resource for resource in permissions if resource["name"] == "execution_status"]
+    (api,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_api")
+    assert permission["values"]["function_name"] == function
+    assert permission["values"]["source_arn"] == f"{api['values']['execution_arn']}/*/GET/executions/*"
 
 
 def test_destroy_leaves_the_state_empty(workspace: Workspace, deployed: Deployed) -> None:

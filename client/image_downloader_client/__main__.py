@@ -1,0 +1,3 @@
+from image_downloader_client.cli import entry_point
+
+entry_point()
