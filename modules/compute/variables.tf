@@ -69,33 +69,18 @@ variable "image_key_prefix" {
   description = "Key prefix of the images; the download function may write and delete below it only."
   type        = string
   default     = "images/"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.image_key_prefix))
-    error_message = "image_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"images/\")."
-  }
 }
 
 variable "report_key_prefix" {
   description = "Key prefix of the reports the consolidate function writes (`<prefix><execution>.json`), which the status function reads, and the batch function for retryFailuresOf."
   type        = string
   default     = "reports/"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.report_key_prefix))
-    error_message = "report_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"reports/\")."
-  }
 }
 
 variable "run_key_prefix" {
   description = "Key prefix of each execution's working data: its batches and manifest (written by the batch function), and each batch's result (written by the download function, read by the consolidate function)."
   type        = string
   default     = "runs/"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.run_key_prefix))
-    error_message = "run_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"runs/\")."
-  }
 }
 
 variable "request_sources" {

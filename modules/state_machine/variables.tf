@@ -68,11 +68,6 @@ variable "run_key_prefix" {
   description = "Key prefix of each execution's working data: the role may read `<prefix>*/manifest.json` and write the Map's results under `<prefix>map-results/`."
   type        = string
   default     = "runs/"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.run_key_prefix))
-    error_message = "run_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"runs/\")."
-  }
 }
 
 variable "storage_kms_key_arn" {

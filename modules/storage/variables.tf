@@ -47,22 +47,12 @@ variable "image_key_prefix" {
   description = "Key prefix of the downloaded images; the Glacier Instant Retrieval transition applies to it only."
   type        = string
   default     = "images/"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.image_key_prefix))
-    error_message = "image_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"images/\")."
-  }
 }
 
 variable "run_key_prefix" {
   description = "Key prefix of each execution's working data (batches, manifest, batch results, the Distributed Map's results); it expires after run_expiration_days."
   type        = string
   default     = "runs/"
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.run_key_prefix))
-    error_message = "run_key_prefix must be a non-empty key prefix ending with '/' (e.g. \"runs/\")."
-  }
 }
 
 variable "run_expiration_days" {
