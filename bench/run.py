@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from image_downloader.engine import Deadline, download_all
+from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import DownloadSettings
 from image_downloader.storage import DiscardSink, FolderSink
 
@@ -79,19 +80,22 @@ def handler_run(port: int, kind: str, count: int, concurrency: int) -> Callable[
     base_url = f"http://127.0.0.1:{port}/"
 
     def event(paths: list[str], name: str) -> dict:
+        """The Distributed Map's item, after writing its batch to S3 as ValidateAndBatch does."""
+        key = RunLayout("runs/", name).batch_key(0)
+        batch = {"batchIndex": 0, "baseUrl": base_url, "lambdaConcur": concurrency, "resourcePaths": paths}
+        put_json(boto3.client("s3"), BUCKET, key, batch)
         return {
             "batchIndex": 0,
+            "batchKey": key,
             "executionName": name,
             "executionId": f"arn:aws:states:us-east-1:123456789012:execution:bench:{name}",
-            "resourcePaths": paths,
-            "batchInput": {"baseUrl": base_url, "lambdaConcur": concurrency},
         }
 
     handler(event([url.removeprefix(base_url) for url in warm_urls(port)], "warm-up"), None)
-    paths = [url.removeprefix(base_url) for url in urls(port, kind, count)]
+    measured = event([url.removeprefix(base_url) for url in urls(port, kind, count)], "bench")
 
     def run() -> int:
-        return handler(event(paths, "bench"), None)["succeeded"]
+        return handler(measured, None)["succeeded"]
 
     return run
 
