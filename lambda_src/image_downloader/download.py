@@ -14,12 +14,15 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from image_downloader.engine import BatchOutcome, Deadline, RetryPolicy, download_all
+from image_downloader.engine import download_all
 from image_downloader.errors import InvalidInput
+from image_downloader.model import BatchOutcome
 from image_downloader.redact import redact
+from image_downloader.retry import RetryPolicy
 from image_downloader.runs import RunLayout, get_json, put_json
 from image_downloader.settings import DownloadSettings, download_settings_from_env
 from image_downloader.storage import AwsClients, S3DynamoSink, clients_for
+from image_downloader.timelimit import Deadline
 from image_downloader.urls import UrlProblem, canonical_url
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from image_downloader.content import ACTIVE_FORMATS
-from image_downloader.engine import DownloadedImage, StorageError
 from image_downloader.keys import file_parts, image_key, object_metadata
+from image_downloader.model import DownloadedImage, StorageError
 from image_downloader.settings import DownloadSettings
 
 # Enough for the largest lambdaConcur (50) without a second client for smaller batches.
