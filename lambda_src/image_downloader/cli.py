@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from image_downloader.batch import check_path
-from image_downloader.engine import BatchOutcome, Deadline, Sink, download_all
+from image_downloader.engine import download_all
 from image_downloader.failure_lines import failure_lines
+from image_downloader.model import BatchOutcome, Sink
+from image_downloader.request import check_path
 from image_downloader.settings import DownloadSettings
 from image_downloader.storage import DiscardSink, FolderSink
+from image_downloader.timelimit import Deadline
 from image_downloader.urls import UrlProblem, canonical_base_url
 
 EXIT_ALL_DOWNLOADED = 0
