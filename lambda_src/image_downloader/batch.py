@@ -7,6 +7,7 @@ Only counts and keys come back into the state: the paths stay in S3 (``image_dow
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from image_downloader import reruns
 from image_downloader.errors import InvalidInput
+from image_downloader.logs import milliseconds_since
 from image_downloader.path_sources import ReadReference, read_s3_reference
 from image_downloader.problems import MAX_LISTED_ERRORS
 from image_downloader.request import DownloadRequest, check_path, parse_request
@@ -86,6 +88,7 @@ def write_batches(
 
 
 def handler(event: dict, context: object) -> dict:
+    started = time.monotonic()
     settings = batch_settings_from_env()
     execution = _execution_name(event.get("executionName") if isinstance(event, dict) else None)
     s3 = boto3.client("s3", config=Config(max_pool_connections=BATCH_WRITERS, retries={"mode": "standard"}))
@@ -96,11 +99,23 @@ def handler(event: dict, context: object) -> dict:
     def put(key: str, document: Any) -> None:
         put_json(s3, settings.bucket_name, key, document)
 
-    request = parse_rerun(event.get("request"), settings, read_reference, AwsReruns(settings, s3))
+    try:
+        request = parse_rerun(event.get("request"), settings, read_reference, AwsReruns(settings, s3))
+    except InvalidInput as refused:  # its message quotes values through redact()
+        logger.info("request refused", extra={"executionName": execution, "problems": str(refused)})
+        raise
     result = write_batches(request, RunLayout(settings.run_key_prefix, execution), put)
     logger.info(
         "batches written",
-        extra={"execution": execution, "paths": result["total"], "batches": result["batchCount"]},
+        extra={
+            "executionName": execution,
+            "paths": result["total"],
+            "duplicatesDropped": result["duplicatesDropped"],
+            "skipped": result["skipped"],
+            "batches": result["batchCount"],
+            "batchSize": result["batchSize"],
+            "durationMs": milliseconds_since(started),
+        },
     )
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import boto3
 from botocore.config import Config
 
 from image_downloader.failure_lines import FailureGroups
+from image_downloader.logs import milliseconds_since
 from image_downloader.redact import redact
 from image_downloader.runs import RunLayout, get_json_or_none
 from image_downloader.settings import ConsolidateSettings, consolidate_settings_from_env
@@ -134,6 +136,7 @@ def consolidate(
 
 
 def handler(event: dict, context: object) -> dict:
+    started = time.monotonic()
     settings = consolidate_settings_from_env()
     s3 = boto3.client("s3", config=Config(max_pool_connections=READERS, retries={"mode": "standard"}))
 
@@ -147,10 +150,13 @@ def handler(event: dict, context: object) -> dict:
     logger.info(
         "consolidated",
         extra={
-            "execution": summary["executionName"],
+            "executionName": summary["executionName"],
+            "requested": summary["requested"],
             "stored": summary["succeeded"],
             "failed": summary["failed"],
+            "skipped": summary["skipped"],
             "crashedBatches": summary["crashedBatches"],
+            "durationMs": milliseconds_since(started),
         },
     )
     return summary

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections import Counter
 from dataclasses import dataclass
 
-from image_downloader.engine import download_all
+from image_downloader.engine import NOT_ATTEMPTED, download_all
 from image_downloader.errors import InvalidInput
+from image_downloader.logs import milliseconds_since
 from image_downloader.model import BatchOutcome
 from image_downloader.redact import redact
 from image_downloader.retry import RetryPolicy
@@ -98,17 +101,7 @@ def handler(event: dict, context: object) -> dict:
         )
     batch = get_json(clients_for(1).s3, settings.bucket_name, reference.batch_key)
     request = BatchRequest.from_batch(reference, batch)
-    result = download_batch(request, settings, Deadline.from_context(context))
-    logger.info(
-        "batch done",
-        extra={
-            "execution": request.execution_name,
-            "batch": request.batch_index,
-            "stored": result["succeeded"],
-            "failed": result["failed"],
-        },
-    )
-    return result
+    return download_batch(request, settings, Deadline.from_context(context))
 
 
 def download_batch(
@@ -123,6 +116,7 @@ def download_batch(
     The result object is how Consolidate learns what happened: a batch without one counts as crashed. So
     an error writing it propagates (the state machine's Catch records the batch) rather than being
     swallowed."""
+    started = time.monotonic()
     clients = clients or clients_for(request.concurrency)
     sink = S3DynamoSink(settings, clients, request.execution_id)
     outcome = download_all(request.urls, request.concurrency, sink, settings, deadline, policy=policy)
@@ -135,7 +129,30 @@ def download_batch(
         "bytes": outcome.bytes,
     }
     put_json(clients.s3, settings.bucket_name, key, {**counts, **result_document(request, outcome)})
+    log_batch_done(request, outcome, milliseconds_since(started))
     return {**counts, "resultKey": key}
+
+
+def log_batch_done(request: BatchRequest, outcome: BatchOutcome, duration_ms: int) -> None:
+    """The batch's line: its counts (``failed`` + ``notAttempted`` = what the report lists as failed),
+    how long it took and the failures by kind; never a URL."""
+    kinds = Counter(failure.kind for failure in outcome.failures)
+    not_attempted = sum(1 for failure in outcome.failures if failure.reason == NOT_ATTEMPTED)
+    logger.info(
+        "batch done",
+        extra={
+            "executionName": request.execution_name,
+            "batchIndex": request.batch_index,
+            "requested": outcome.requested,
+            "stored": outcome.succeeded,
+            "failed": outcome.failed - not_attempted,
+            "notAttempted": not_attempted,
+            "bytes": outcome.bytes,
+            "durationMs": duration_ms,
+            "failureKinds": dict(sorted(kinds.items())),
+            "concurrency": request.concurrency,
+        },
+    )
 
 
 def result_document(request: BatchRequest, outcome: BatchOutcome) -> dict:

@@ -13,6 +13,7 @@ per image in ``timelimit.py``. This file only orchestrates them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -21,6 +22,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
 from image_downloader.body import SPOOL_MEMORY_BYTES, read_image
 from image_downloader.fetch import Fetcher, retry_after_body_error
+from image_downloader.logs import caught
 from image_downloader.model import (
     BatchOutcome,
     DownloadedImage,
@@ -31,6 +33,7 @@ from image_downloader.model import (
     Sink,
     StorageError,
 )
+from image_downloader.redact import redact
 from image_downloader.retry import BoundedRetry, RetryPolicy
 from image_downloader.settings import DownloadSettings
 from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget
@@ -50,6 +53,8 @@ __all__ = [
     "StorageError",
     "download_all",
 ]
+
+logger = logging.getLogger(__name__)
 
 NOT_ATTEMPTED = "not attempted: time budget"
 INTERRUPTED = "interrupted: time budget"
@@ -118,6 +123,7 @@ class _Downloader:
             except DownloadFailed as failed:
                 return self._failure(url, failed, stopwatch)
             except Exception as error:  # a bug must not lose the URL
+                caught(logger, "unexpected error downloading an image", error, url=redact(url))
                 return Failure(url, "connection", f"unexpected error: {error!r}")
         if stopwatch.expired:  # a body cut short by the stopwatch may look complete: never store it
             image.body.close()
@@ -127,6 +133,7 @@ class _Downloader:
         except StorageError as error:
             return Failure(url, "storage", f"could not store: {error}")
         except Exception as error:
+            caught(logger, "unexpected error storing an image", error, url=redact(url))
             return Failure(url, "storage", f"could not store: unexpected error: {error!r}")
         finally:
             image.body.close()

@@ -82,8 +82,10 @@ def handler(event: dict, context: object) -> dict:
     notification = message_for(event, lambda arn: stepfunctions.describe_execution(executionArn=arn))
     name = (event.get("detail") or {}).get("name")
     if notification is None:
-        logger.info("already reported by the state machine", extra={"execution": name})
+        logger.info("already reported by the state machine", extra={"executionName": name})
         return {"published": False}
     sns.publish(TopicArn=settings.topic_arn, Subject=notification["subject"], Message=notification["message"])
-    logger.info("notified", extra={"execution": name, "status": (event.get("detail") or {}).get("status")})
+    logger.info(
+        "notified", extra={"executionName": name, "status": (event.get("detail") or {}).get("status")}
+    )
     return {"published": True}

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from image_downloader.errors import InvalidInput
+from image_downloader.logs import caught
 from image_downloader.settings import StatusSettings, status_settings_from_env
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class AwsReads:
                 return None
             counts = self.stepfunctions.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
         except Exception as error:  # progress is extra: the status itself must not fail for it
-            logger.warning("no map run progress", extra={"execution": execution_arn, "error": repr(error)})
+            caught(logger, "no map run progress", error, executionArn=execution_arn)
             return None
         return {
             "batchesTotal": int(counts.get("total", 0)),
@@ -164,7 +165,7 @@ def handler(event: dict, context: object) -> dict:
         document = execution_status(name, settings, reads)
     except ExecutionNotFound:
         return _response(404, {"message": f"no execution named {name!r} in this state machine"})
-    logger.info("status", extra={"execution": name, "status": document["status"]})
+    logger.info("status", extra={"executionName": name, "status": document["status"]})
     return _response(200, document)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import logging
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +22,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from image_downloader.content import ACTIVE_FORMATS
 from image_downloader.keys import file_parts, image_key, object_metadata
+from image_downloader.logs import caught
 from image_downloader.model import DownloadedImage, StorageError
 from image_downloader.settings import DownloadSettings
+
+logger = logging.getLogger(__name__)
 
 # Enough for the largest lambdaConcur (50) without a second client for smaller batches.
 MIN_AWS_POOL = 50
@@ -67,6 +71,7 @@ class S3DynamoSink:
         try:
             self._put_record(key, image)
         except Exception as error:
+            caught(logger, "could not record an image, removing its object", error, key=key)
             self._delete_object(key, error)
             raise StorageError(f"DynamoDB put_item failed, object removed: {_describe(error)}") from error
 
