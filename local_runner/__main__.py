@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
+from local_runner.lambda_logs import LEVELS
 from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
 from local_runner.results import OutputFolderNotEmpty, SavedRun, check_output_folder, run_folder, save_run
 from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, run_execution
@@ -44,13 +45,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        help="the run's folder: images, report.json, records.jsonl, request.json, path.md "
+        help="the run's folder: images, report.json, records.jsonl, lambda-logs.jsonl, request.json, path.md "
         "(default: downloads/<execution>/); it must not hold files yet",
     )
     parser.add_argument(
         "--allow-private-addresses",
         action="store_true",
         help="let the downloader reach loopback/private addresses (implied by --samples)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=tuple(LEVELS),
+        default="INFO",
+        help="the functions' application log level, as the module's lambda.application_log_level (INFO)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser.parse_args(argv)
@@ -79,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     except OutputFolderNotEmpty as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
-    config = DeploymentConfig(allow_private_addresses=serve_samples or args.allow_private_addresses)
+    config = DeploymentConfig(
+        allow_private_addresses=serve_samples or args.allow_private_addresses,
+        application_log_level=args.log_level,
+    )
     with ExitStack() as stack:
         if serve_samples and isinstance(request, dict):
             server = stack.enter_context(SampleServer(sample_set()))
@@ -195,7 +205,7 @@ def saved_lines(saved: SavedRun) -> list[str]:
         f"Saved in   {saved.folder}/",
         f"           images/        {saved.images} images",
         f"           report.json    status, counts, {failures}",
-        f"           records.jsonl  {saved.records} DynamoDB items",
+        f"           records.jsonl  {saved.records} DynamoDB items; lambda-logs.jsonl  the functions' logs",
         "           request.json   the request; path.md  the states it went through, with a diagram",
     ]
 

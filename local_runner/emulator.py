@@ -24,6 +24,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.base_backend import BackendDict
 
+from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
 from local_runner.template import render_asl
@@ -89,6 +90,7 @@ class DeploymentConfig:
     download_memory_mb: int = 512
     consolidate_memory_mb: int = 512
     execution_timeout_seconds: int = 3600
+    application_log_level: str = "INFO"
 
     @property
     def bucket(self) -> str:
@@ -252,6 +254,7 @@ class Deployment:
     invocations: InvocationLog
     clients: dict[str, Any]
     recorder: Recorder
+    logs: JsonLines
 
     def client(self, service: str) -> Any:
         return self.clients[service]
@@ -314,8 +317,10 @@ def _dispatcher(
     log: InvocationLog,
     name_prefix: str,
     recorder: Recorder | None = None,
+    logs: JsonLines | None = None,
 ) -> Callable[..., bytes]:
     recorder = recorder or Recorder()
+    logs = logs or JsonLines("INFO")
 
     def invoke(
         backend: LambdaSimpleBackend,
@@ -327,13 +332,16 @@ def _dispatcher(
     ) -> bytes:
         name = function_name.rsplit(":", 1)[-1].removeprefix(f"{name_prefix}-")
         spec = specs[name]
-        context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds)
         event = json.loads(body) if body else {}
 
         def call() -> Any:
             if log.crash_when is not None and log.crash_when(name, event):
                 raise InjectedCrash(f"{name} crashed (injected)")
-            with recorder.invocation(name):
+            with (
+                recorder.invocation(name),
+                logs.invocation(f"/aws/lambda/{name_prefix}-{name}") as request_id,
+            ):
+                context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds, request_id)
                 return handlers[name](event, context)
 
         invocation = _Invocation(call, function_name)
@@ -380,6 +388,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
         handlers = load_handlers(zip_path, specs)
         log = InvocationLog()
         recorder = Recorder()
+        logs = stack.enter_context(JsonLines(config.application_log_level).installed())
         runtime_env = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **merged_environment(specs)}
         stack.enter_context(mock.patch.dict(os.environ, runtime_env))
         stack.enter_context(
@@ -391,18 +400,19 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             mock.patch.object(
                 LambdaSimpleBackend,
                 "invoke",
-                _dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder),
+                _dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder, logs),
             )
         )
         stack.enter_context(enforced_limits(recorder))
         stack.enter_context(_backend_lookup_without_contention())
-        deployment = _create_resources(config, zip_path, log, recorder)
+        deployment = _create_resources(config, zip_path, log, recorder, logs)
         recorder.take()
+        logs.take()
         yield deployment
 
 
 def _create_resources(
-    config: DeploymentConfig, zip_path: Path, log: InvocationLog, recorder: Recorder
+    config: DeploymentConfig, zip_path: Path, log: InvocationLog, recorder: Recorder, logs: JsonLines
 ) -> Deployment:
     clients = {
         service: mark_as_observer(boto3.client(service, region_name=REGION))
@@ -438,7 +448,9 @@ def _create_resources(
     state_machine_arn = clients["stepfunctions"].create_state_machine(
         name=f"{config.name}", definition=json.dumps(definition), roleArn=role_arn, type="STANDARD"
     )["stateMachineArn"]
-    return Deployment(config, state_machine_arn, topic_arn, inbox_url, function_arns, log, clients, recorder)
+    return Deployment(
+        config, state_machine_arn, topic_arn, inbox_url, function_arns, log, clients, recorder, logs
+    )
 
 
 def _subscribe_inbox(clients: Mapping[str, Any], config: DeploymentConfig, topic_arn: str) -> str:

@@ -4,6 +4,7 @@
         images/<host>/<path>        the stored images (scheme and local server's port left out)
         report.json                 status, counts, error and cause, every failure with its reason
         records.jsonl               the DynamoDB items, one JSON object a line
+        lambda-logs.jsonl           the functions' log lines, as CloudWatch Logs would hold them
         request.json                the request the execution ran
         path.md                     the states the execution went through, as text and as a diagram
 
@@ -28,6 +29,7 @@ from local_runner.run import RunResult
 
 DEFAULT_ROOT = Path("downloads")
 IMAGES_DIR = "images"
+LOGS_FILE = "lambda-logs.jsonl"
 
 
 class OutputFolderNotEmpty(Exception):
@@ -63,6 +65,9 @@ def save_run(deployment: Deployment, result: RunResult, request: object, folder:
     images = copy_images(deployment, result.stored_keys, folder / IMAGES_DIR)
     records = table_items(deployment)
     _write_lines(folder / "records.jsonl", (json.dumps(item, sort_keys=True) for item in records))
+    _write_lines(
+        folder / LOGS_FILE, (json.dumps(line, ensure_ascii=False) for line in deployment.logs.take())
+    )
     failures = all_failures(deployment, result)
     document = report(result, failures, images=len(images), records=len(records))
     (folder / "report.json").write_text(json.dumps(document, indent=2) + "\n")
