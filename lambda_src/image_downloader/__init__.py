@@ -1,6 +1,7 @@
 """Lambda handlers of the serverless image downloader: one package, one zip, five functions.
 
-Where each concern lives (imports only go down this list's layers; tests/test_package_layout.py):
+Where each concern lives (imports go one way: no module imports one that imports it, directly or not,
+and no part of the engine or the batch step imports a handler; tests/test_package_layout.py):
 
 - handlers: ``batch`` (validate, split into batches in S3), ``download`` (one batch of the Map),
   ``consolidate`` (merge batch results into the report), ``status`` (GET /executions/{name}),
