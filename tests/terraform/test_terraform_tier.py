@@ -2,6 +2,9 @@
 examples/complete against a moto server on 127.0.0.1, a second plan that must show no change, executions
 of the applied state machine, the applied API integration, and a destroy that leaves the state empty.
 
+The apply mostly waits on the provider's polling, so it starts first, on a thread of its own, and the
+tests that need no apply (validate, the plans of other roots) run in the meantime.
+
 Providers come from filesystem mirrors only (tools/offline_terraform.py): hashicorp/aws from the
 machine's mirror, hashicorp/archive from the repository's stand-in. With IMAGE_DOWNLOADER_TF_PROVIDERS=
 registry (the GitHub workflow) terraform installs the real ones. Where terraform or the aws provider is
@@ -15,6 +18,7 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +71,6 @@ class Workspace:
     root: Path
     env: dict[str, str]
 
-    @property
-    def example(self) -> Path:
-        return self.root / EXAMPLE
-
     def terraform(self, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return run_terraform(self.binary, list(arguments), cwd or self.root, self.env)
 
@@ -121,7 +121,7 @@ def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
     assert "name must be 1-32 characters" in plan.stdout + plan.stderr, plan.stdout + plan.stderr
 
 
-# --- plan and apply against moto --------------------------------------------------------------------
+# --- a moto server on 127.0.0.1 ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,67 @@ def moto_server() -> Iterator[Moto]:
             server.stop()
 
 
+# --- plans of other roots: the module as other roots call it -------------------------------------------
+
+
+def planned_changes(workspace: Workspace, root: Path, *variables: str) -> dict[str, Any]:
+    workspace.must("init", "-backend=false", "-input=false", cwd=root)
+    workspace.must("plan", "-input=false", "-out=tfplan", *variables, cwd=root)
+    return json.loads(workspace.must("show", "-json", "tfplan", cwd=root))
+
+
+def caller_root(workspace: Workspace, moto: Moto, name: str, module_arguments: str) -> Path:
+    """A new root next to the module calling it with ``source = "../"``, its provider on the moto server."""
+    root = workspace.root / name
+    root.mkdir(exist_ok=True)
+    (root / "main.tf").write_text(f'module "image_downloader" {{\n  source = "../"\n{module_arguments}}}\n')
+    (root / "provider.tf").write_text(moto_provider_override(moto.endpoint, REGION))
+    return root
+
+
+def planned_types(plan: dict[str, Any]) -> set[str]:
+    return {
+        change["type"]
+        for change in plan.get("resource_changes", [])
+        if change["change"]["actions"] != ["no-op"]
+    }
+
+
+def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
+    workspace: Workspace, moto_server: Moto
+) -> None:
+    minimal = workspace.root / "examples" / "minimal"
+    (minimal / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
+    plan = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
+    (policy,) = [
+        change for change in plan["resource_changes"] if change["address"] == "aws_iam_role_policy.ci"
+    ]
+    assert policy["change"]["actions"] == ["create"]
+    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(plan)
+
+
+def test_without_the_api_the_plan_has_no_api_resource(workspace: Workspace, moto_server: Moto) -> None:
+    root = caller_root(
+        workspace, moto_server, "no-api-caller", '  name       = "no-api"\n  create_api = false\n'
+    )
+    plan = planned_changes(workspace, root)
+    types = planned_types(plan)
+    assert "aws_sfn_state_machine" in types
+    assert not any(resource_type.startswith("aws_apigatewayv2") for resource_type in types), types
+
+
+def test_create_false_plans_nothing(workspace: Workspace, moto_server: Moto) -> None:
+    root = caller_root(workspace, moto_server, "disabled-caller", '  name   = "disabled"\n  create = false\n')
+    workspace.must("init", "-backend=false", "-input=false", cwd=root)
+    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=root)
+    # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes" in plan.stdout
+
+
+# --- plan and apply of examples/complete against moto ------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Applied:
     workdir: Path
@@ -167,18 +228,47 @@ class Applied:
         return self.state["values"]["outputs"][name]["value"]
 
 
+def plan_and_apply(workspace: Workspace, example: Path) -> Applied:
+    workspace.must("plan", "-input=false", "-out=tfplan", cwd=example)
+    workspace.must("apply", "-input=false", "tfplan", cwd=example)
+    return Applied(example, workspace.state(example))
+
+
 @pytest.fixture(scope="session")
-def applied(workspace: Workspace, moto_server: Moto) -> Iterator[Applied]:
-    example = workspace.example
+def applying(
+    workspace: Workspace, moto_server: Moto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Future[Applied]]:
+    """examples/complete planned and applied on a thread of its own, in a copy of the module of its own.
+
+    The apply mostly waits (the provider polls a new lifecycle configuration for about a minute and each
+    new function for 5 s), so the tests that need no apply run meanwhile. The copy keeps their plans from
+    rewriting the zip this apply uploads: every root writes <module>/build/lambda_src.zip."""
+    example = copy_module_tree(tmp_path_factory.mktemp("apply")) / EXAMPLE
     (example / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
     (example / "tier_override.tf").write_text(EXAMPLE_OVERRIDE)
+    # Here, not on the thread: two init at once may race on the plugin cache.
     workspace.must("init", "-backend=false", "-input=false", cwd=example)
-    workspace.must("plan", "-input=false", "-out=tfplan", cwd=example)
-    try:
-        workspace.must("apply", "-input=false", "tfplan", cwd=example)
-        yield Applied(example, workspace.state(example))
-    finally:
-        workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-apply") as pool:
+        applying = pool.submit(plan_and_apply, workspace, example)
+        try:
+            yield applying
+        finally:
+            wait([applying])
+            listed = workspace.terraform("state", "list", cwd=example)
+            if listed.returncode != 0 or listed.stdout.strip():
+                workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _apply_while_the_other_tests_run(request: pytest.FixtureRequest) -> None:
+    """Start the apply before the tier's first test, if a selected test needs it."""
+    if any("applied" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("applying")
+
+
+@pytest.fixture(scope="session")
+def applied(applying: Future[Applied]) -> Applied:
+    return applying.result()
 
 
 def test_apply_outputs_the_endpoint_and_the_resources(applied: Applied) -> None:
@@ -253,64 +343,6 @@ def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> N
     }
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"].endswith(f":function:{applied.output('function_names')['notify']}")
-
-
-# --- plans of other roots: the module as other roots call it -------------------------------------------
-
-
-def planned_changes(workspace: Workspace, root: Path, *variables: str) -> dict[str, Any]:
-    workspace.must("init", "-backend=false", "-input=false", cwd=root)
-    workspace.must("plan", "-input=false", "-out=tfplan", *variables, cwd=root)
-    return json.loads(workspace.must("show", "-json", "tfplan", cwd=root))
-
-
-def caller_root(workspace: Workspace, moto: Moto, name: str, module_arguments: str) -> Path:
-    """A new root next to the module calling it with ``source = "../"``, its provider on the moto server."""
-    root = workspace.root / name
-    root.mkdir(exist_ok=True)
-    (root / "main.tf").write_text(f'module "image_downloader" {{\n  source = "../"\n{module_arguments}}}\n')
-    (root / "provider.tf").write_text(moto_provider_override(moto.endpoint, REGION))
-    return root
-
-
-def planned_types(plan: dict[str, Any]) -> set[str]:
-    return {
-        change["type"]
-        for change in plan.get("resource_changes", [])
-        if change["change"]["actions"] != ["no-op"]
-    }
-
-
-def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
-    workspace: Workspace, moto_server: Moto
-) -> None:
-    minimal = workspace.root / "examples" / "minimal"
-    (minimal / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
-    plan = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
-    (policy,) = [
-        change for change in plan["resource_changes"] if change["address"] == "aws_iam_role_policy.ci"
-    ]
-    assert policy["change"]["actions"] == ["create"]
-    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(plan)
-
-
-def test_without_the_api_the_plan_has_no_api_resource(workspace: Workspace, moto_server: Moto) -> None:
-    root = caller_root(
-        workspace, moto_server, "no-api-caller", '  name       = "no-api"\n  create_api = false\n'
-    )
-    plan = planned_changes(workspace, root)
-    types = planned_types(plan)
-    assert "aws_sfn_state_machine" in types
-    assert not any(resource_type.startswith("aws_apigatewayv2") for resource_type in types), types
-
-
-def test_create_false_plans_nothing(workspace: Workspace, moto_server: Moto) -> None:
-    root = caller_root(workspace, moto_server, "disabled-caller", '  name   = "disabled"\n  create = false\n')
-    workspace.must("init", "-backend=false", "-input=false", cwd=root)
-    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=root)
-    # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "No changes" in plan.stdout
 
 
 # --- the applied state machine, executed --------------------------------------------------------------
