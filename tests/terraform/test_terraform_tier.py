@@ -83,7 +83,7 @@ class Workspace:
         return json.loads(self.must("show", "-json", cwd=cwd))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def workspace(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Workspace]:
@@ -139,7 +139,7 @@ class Moto:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_server() -> Iterator[Moto]:
     from moto.server import ThreadedMotoServer
 
@@ -234,7 +234,7 @@ def plan_and_apply(workspace: Workspace, example: Path) -> Applied:
     return Applied(example, workspace.state(example))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def applying(
     workspace: Workspace, moto_server: Moto, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Future[Applied]]:
@@ -259,14 +259,14 @@ def applying(
                 workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _apply_while_the_other_tests_run(request: pytest.FixtureRequest) -> None:
     """Start the apply before the tier's first test, if a selected test needs it."""
     if any("applied" in item.fixturenames for item in request.session.items):
         request.getfixturevalue("applying")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def applied(applying: Future[Applied]) -> Applied:
     return applying.result()
 
@@ -371,7 +371,7 @@ class Deployed:
         return execution
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
     functions = applied_functions(applied.state, NAME)
     handlers = load_handlers(applied.workdir / functions.zip_path, functions.specs)
