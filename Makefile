@@ -9,6 +9,9 @@ SAMPLES     ?=
 OUT         ?=
 ALLOW_PRIVATE ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test/pytest (0: none). --dist loadfile keeps each test file on one worker,
+# so the terraform tier's one moto server and one apply stay together and its tests keep their order.
+PYTEST_WORKERS ?= 2
 # Folder holding registry.terraform.io/hashicorp/aws/ for the offline terraform tier; empty: discovered
 # (tools/offline_terraform.py lists where it looks).
 TF_PROVIDER_MIRROR ?=
@@ -46,7 +49,7 @@ format: $(VENV)/.installed ## Format the Python code with ruff
 	$(VENV)/bin/ruff check --fix .
 
 pytest: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # checkov evaluates a module's resources only through the module calls it can resolve, and drops the
 # checks whose values it cannot (optional() object defaults): so the repository (root module through
