@@ -53,16 +53,20 @@ pytest: $(VENV)/.installed
 
 # checkov evaluates a module's resources only through the module calls it can resolve, and drops the
 # checks whose values it cannot (optional() object defaults): so the repository (root module through
-# examples/complete) and then each module on its own, with its own defaults.
+# examples/complete) and then each module on its own, with its own defaults. One make target per
+# folder, two at a time, each one's output kept together.
 CHECKOV_DIRS := . $(sort $(wildcard modules/*))
+CHECKOV_RUNS := $(addprefix checkov@,$(CHECKOV_DIRS))
 
 checkov: $(CHECKOV_VENV)/.installed ## Static security checks of the Terraform code
-	@set -e; for dir in $(CHECKOV_DIRS); do \
-	  echo "checkov: $$dir"; \
-	  CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
-	    $(CHECKOV_VENV)/bin/checkov --framework terraform --skip-download --quiet --compact \
-	    --directory $$dir --skip-path .venv --skip-path .venv-checkov; \
-	done
+	@$(MAKE) --no-print-directory -j2 --output-sync=target $(CHECKOV_RUNS)
+
+.PHONY: $(CHECKOV_RUNS)
+$(CHECKOV_RUNS): checkov@%:
+	@echo "checkov: $*"
+	@CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_FAIL=true \
+	  $(CHECKOV_VENV)/bin/checkov --framework terraform --skip-download --quiet --compact \
+	  --directory $* --skip-path .venv --skip-path .venv-checkov
 
 terraform-offline: $(VENV)/.installed ## Write a CLI config that installs providers offline; prints its path
 	@$(PY) -m tools.offline_terraform
