@@ -18,7 +18,7 @@ TF_PROVIDER_MIRROR ?=
 export TF_PROVIDER_MIRROR
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format pytest checkov bench bench-scale docs schema terraform-offline clean
+.PHONY: help run test venvs lint format pytest checkov bench bench-scale docs schema terraform-offline clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -38,7 +38,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1)
 	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses)
 
-test: lint pytest checkov ## Lint, run every test (terraform tier included), run checkov
+# The two virtualenvs are made side by side (about a minute, instead of one and a half), then the steps
+# run one after the other.
+test: ## Lint, run every test (terraform tier included), run checkov
+	@$(MAKE) --no-print-directory -j2 venvs
+	@$(MAKE) --no-print-directory lint pytest checkov
+
+venvs: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	@:
 
 lint: $(VENV)/.installed ## ruff format --check and ruff check
 	$(VENV)/bin/ruff format --check .
