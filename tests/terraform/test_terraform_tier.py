@@ -161,27 +161,22 @@ def moto_server() -> Iterator[Moto]:
 # --- plans of other roots: the module as other roots call it -------------------------------------------
 
 
-def planned_changes(workspace: Workspace, root: Path, *variables: str) -> dict[str, Any]:
+def planned_changes(workspace: Workspace, root: Path, *variables: str) -> list[dict[str, Any]]:
+    """What ``terraform plan -json`` in ``root`` would do: one ``{"resource": {"addr", "resource_type",
+    ...}, "action"}`` per resource it would create, update, replace, delete or read. One terraform run;
+    a saved plan and ``show -json`` would load the provider once more."""
     workspace.must("init", "-backend=false", "-input=false", cwd=root)
-    workspace.must("plan", "-input=false", "-out=tfplan", *variables, cwd=root)
-    return json.loads(workspace.must("show", "-json", "tfplan", cwd=root))
+    output = workspace.must("plan", "-input=false", "-json", *variables, cwd=root)
+    messages = [json.loads(line) for line in output.splitlines()]
+    return [message["change"] for message in messages if message["type"] == "planned_change"]
 
 
-def caller_root(workspace: Workspace, moto: Moto, name: str, module_arguments: str) -> Path:
-    """A new root next to the module calling it with ``source = "../"``, its provider on the moto server."""
-    root = workspace.root / name
-    root.mkdir(exist_ok=True)
-    (root / "main.tf").write_text(f'module "image_downloader" {{\n  source = "../"\n{module_arguments}}}\n')
-    (root / "provider.tf").write_text(moto_provider_override(moto.endpoint, REGION))
-    return root
+def planned_types(changes: list[dict[str, Any]]) -> set[str]:
+    return {change["resource"]["resource_type"] for change in changes}
 
 
-def planned_types(plan: dict[str, Any]) -> set[str]:
-    return {
-        change["type"]
-        for change in plan.get("resource_changes", [])
-        if change["change"]["actions"] != ["no-op"]
-    }
+def of_module(changes: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [change for change in changes if change["resource"]["addr"].startswith(f"module.{name}.")]
 
 
 def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
@@ -189,31 +184,45 @@ def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
 ) -> None:
     minimal = workspace.root / "examples" / "minimal"
     (minimal / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
-    plan = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
-    (policy,) = [
-        change for change in plan["resource_changes"] if change["address"] == "aws_iam_role_policy.ci"
-    ]
-    assert policy["change"]["actions"] == ["create"]
-    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(plan)
+    changes = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
+    (policy,) = [change for change in changes if change["resource"]["addr"] == "aws_iam_role_policy.ci"]
+    assert policy["action"] == "create"
+    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(changes)
 
 
-def test_without_the_api_the_plan_has_no_api_resource(workspace: Workspace, moto_server: Moto) -> None:
-    root = caller_root(
-        workspace, moto_server, "no-api-caller", '  name       = "no-api"\n  create_api = false\n'
-    )
-    plan = planned_changes(workspace, root)
-    types = planned_types(plan)
+# One root calling the module twice, each call as a user would write it: one plan shows both.
+CALLERS = """module "without_api" {
+  source     = "../"
+  name       = "no-api"
+  create_api = false
+}
+
+module "disabled" {
+  source = "../"
+  name   = "disabled"
+  create = false
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def callers_plan(workspace: Workspace, moto_server: Moto) -> list[dict[str, Any]]:
+    root = workspace.root / "callers"
+    root.mkdir()
+    (root / "main.tf").write_text(CALLERS)
+    (root / "provider.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
+    return planned_changes(workspace, root)
+
+
+def test_without_the_api_the_plan_has_no_api_resource(callers_plan: list[dict[str, Any]]) -> None:
+    types = planned_types(of_module(callers_plan, "without_api"))
     assert "aws_sfn_state_machine" in types
     assert not any(resource_type.startswith("aws_apigatewayv2") for resource_type in types), types
 
 
-def test_create_false_plans_nothing(workspace: Workspace, moto_server: Moto) -> None:
-    root = caller_root(workspace, moto_server, "disabled-caller", '  name   = "disabled"\n  create = false\n')
-    workspace.must("init", "-backend=false", "-input=false", cwd=root)
-    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=root)
-    # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "No changes" in plan.stdout
+def test_create_false_plans_nothing(callers_plan: list[dict[str, Any]]) -> None:
+    assert of_module(callers_plan, "without_api"), "the other call of the same plan plans its resources"
+    assert of_module(callers_plan, "disabled") == []
 
 
 # --- plan and apply of examples/complete against moto ------------------------------------------------
