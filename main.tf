@@ -3,10 +3,13 @@ locals {
   # agree on it without either module waiting for the other.
   state_machine_role_name = "${var.name}-state-machine"
 
-  # Default: the module's own bucket, under storage.input_key_prefix (none when create = false).
-  request_sources = var.request_sources != null ? var.request_sources : [
-    for bucket in module.storage[*].bucket_name : { bucket = bucket, prefix = var.storage.input_key_prefix }
-  ]
+  # Default: the module's own bucket, under storage.input_key_prefix (none when create = false). It names
+  # the bucket_name output, not module.storage[*]: a reference to the whole module would make the
+  # functions wait for every storage resource, the lifecycle configuration the provider polls for a
+  # minute included.
+  request_sources = var.request_sources != null ? var.request_sources : var.create ? [
+    { bucket = module.storage[0].bucket_name, prefix = var.storage.input_key_prefix }
+  ] : []
 
   # The notify function's role (modules/compute names each function's role `<name>-<function>`).
   notify_role_name = "${var.name}-notify"

@@ -23,6 +23,28 @@ from image_downloader.settings import DownloadSettings
 from image_downloader.storage import AwsClients, aws_clients
 from tests.support.image_server import ImageServer
 
+# --- the terraform tier's own figure -----------------------------------------------------------------
+# Here, not in tests/terraform/: with pytest-xdist the controller, which prints the summary, loads only
+# this conftest.
+
+TIER_MODULE = "tests/terraform/test_terraform_tier.py"
+_tier_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sum the time the tier's tests spent in setup, call and teardown (the fixtures that run terraform
+    included); make test prints it at the end of the run."""
+    if report.nodeid.startswith(TIER_MODULE):
+        _tier_seconds["tier"] = _tier_seconds.get("tier", 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if "tier" in _tier_seconds:
+        terminalreporter.write_line(f"terraform tier: {_tier_seconds['tier']:.0f} s")
+
+
+# --- a real local HTTP server ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def image_server() -> Iterator[ImageServer]:

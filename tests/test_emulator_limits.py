@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local_runner import limits
 from local_runner.emulator import Deployment, DeploymentConfig, emulated_deployment
 from local_runner.limits import (
     HISTORY_EVENT_LIMIT,
@@ -119,14 +120,28 @@ def map_of_passes(items: int) -> tuple[dict, dict]:
     return definition, {"items": list(range(items))}
 
 
-@pytest.mark.slow
-def test_an_execution_history_over_25000_events_fails_the_execution(deployment: Deployment) -> None:
-    within = run_definition(deployment, *map_of_passes(HISTORY_EVENT_LIMIT // 4 - 20))
-    over = run_definition(deployment, *map_of_passes(HISTORY_EVENT_LIMIT // 4 + 10))
+def assert_the_history_limit_trips_just_past(deployment: Deployment, limit: int) -> None:
+    within = run_definition(deployment, *map_of_passes(limit // 4 - 20))
+    over = run_definition(deployment, *map_of_passes(limit // 4 + 10))
 
     assert within["status"] == "SUCCEEDED"
     assert (over["status"], over["error"]) == ("FAILED", "States.Runtime")
-    assert f"over the limit of {HISTORY_EVENT_LIMIT}" in over["cause"]
+    assert f"over the limit of {limit} events" in over["cause"]
+
+
+def test_an_execution_history_over_the_limit_fails_the_execution(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check of the 25,000-event limit, with the limit lowered to 2,000 so that it takes 1,000 Map
+    iterations instead of 12,500 (the run at 25,000 itself: -m scale)."""
+    monkeypatch.setattr(limits, "HISTORY_EVENT_LIMIT", 2_000)
+
+    assert_the_history_limit_trips_just_past(deployment, 2_000)
+
+
+@pytest.mark.scale
+def test_an_execution_history_over_25000_events_fails_the_execution(deployment: Deployment) -> None:
+    assert_the_history_limit_trips_just_past(deployment, HISTORY_EVENT_LIMIT)
 
 
 def test_an_s3_key_over_1024_bytes_is_refused(deployment: Deployment) -> None:

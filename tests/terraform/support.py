@@ -82,13 +82,17 @@ def copy_module_tree(destination: Path) -> Path:
 
 
 def terraform_env(work: Path) -> dict[str, str]:
-    """The environment terraform runs in: no prompts, no update check, and the providers from the
-    offline mirrors (or, in registry mode, the registry through a plugin cache)."""
+    """The environment terraform runs in: no prompts, no update check, a plugin cache, and the providers
+    from the offline mirrors (or, in registry mode, from the registry).
+
+    The cache matters offline too: from an unpacked mirror, ``init`` copies the 700 MB aws provider into
+    each directory's .terraform, while through a cache it links to it. The cache is not safe for two
+    ``init`` at once, so the tier runs every ``init`` from the tests' own thread."""
     environment = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    plugin_cache = work / "plugin-cache"
+    plugin_cache.mkdir(parents=True, exist_ok=True)
+    environment.setdefault("TF_PLUGIN_CACHE_DIR", str(plugin_cache))
     if providers_mode() == "registry":
-        plugin_cache = work / "plugin-cache"
-        plugin_cache.mkdir(parents=True, exist_ok=True)
-        environment.setdefault("TF_PLUGIN_CACHE_DIR", str(plugin_cache))
         return environment
     try:
         offline = prepare_offline_terraform(work / "offline")

@@ -2,6 +2,9 @@
 examples/complete against a moto server on 127.0.0.1, a second plan that must show no change, executions
 of the applied state machine, the applied API integration, and a destroy that leaves the state empty.
 
+The apply mostly waits on the provider's polling, so it starts first, on a thread of its own, and the
+tests that need no apply (validate, the plans of other roots) run in the meantime.
+
 Providers come from filesystem mirrors only (tools/offline_terraform.py): hashicorp/aws from the
 machine's mirror, hashicorp/archive from the repository's stand-in. With IMAGE_DOWNLOADER_TF_PROVIDERS=
 registry (the GitHub workflow) terraform installs the real ones. Where terraform or the aws provider is
@@ -15,6 +18,7 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +71,6 @@ class Workspace:
     root: Path
     env: dict[str, str]
 
-    @property
-    def example(self) -> Path:
-        return self.root / EXAMPLE
-
     def terraform(self, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return run_terraform(self.binary, list(arguments), cwd or self.root, self.env)
 
@@ -83,7 +83,7 @@ class Workspace:
         return json.loads(self.must("show", "-json", cwd=cwd))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def workspace(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Workspace]:
@@ -121,7 +121,7 @@ def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
     assert "name must be 1-32 characters" in plan.stdout + plan.stderr, plan.stdout + plan.stderr
 
 
-# --- plan and apply against moto --------------------------------------------------------------------
+# --- a moto server on 127.0.0.1 ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Moto:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_server() -> Iterator[Moto]:
     from moto.server import ThreadedMotoServer
 
@@ -158,27 +158,131 @@ def moto_server() -> Iterator[Moto]:
             server.stop()
 
 
+# --- plans of other roots: the module as other roots call it -------------------------------------------
+
+
+def planned_changes(workspace: Workspace, root: Path, *variables: str) -> list[dict[str, Any]]:
+    """What ``terraform plan -json`` in ``root`` would do: one ``{"resource": {"addr", "resource_type",
+    ...}, "action"}`` per resource it would create, update, replace, delete or read. One terraform run;
+    a saved plan and ``show -json`` would load the provider once more."""
+    workspace.must("init", "-backend=false", "-input=false", cwd=root)
+    output = workspace.must("plan", "-input=false", "-json", *variables, cwd=root)
+    messages = [json.loads(line) for line in output.splitlines()]
+    return [message["change"] for message in messages if message["type"] == "planned_change"]
+
+
+def planned_types(changes: list[dict[str, Any]]) -> set[str]:
+    return {change["resource"]["resource_type"] for change in changes}
+
+
+def of_module(changes: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [change for change in changes if change["resource"]["addr"].startswith(f"module.{name}.")]
+
+
+def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
+    workspace: Workspace, moto_server: Moto
+) -> None:
+    minimal = workspace.root / "examples" / "minimal"
+    (minimal / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
+    changes = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
+    (policy,) = [change for change in changes if change["resource"]["addr"] == "aws_iam_role_policy.ci"]
+    assert policy["action"] == "create"
+    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(changes)
+
+
+# One root calling the module twice, each call as a user would write it: one plan shows both.
+CALLERS = """module "without_api" {
+  source     = "../"
+  name       = "no-api"
+  create_api = false
+}
+
+module "disabled" {
+  source = "../"
+  name   = "disabled"
+  create = false
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def callers_plan(workspace: Workspace, moto_server: Moto) -> list[dict[str, Any]]:
+    root = workspace.root / "callers"
+    root.mkdir()
+    (root / "main.tf").write_text(CALLERS)
+    (root / "provider.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
+    return planned_changes(workspace, root)
+
+
+def test_without_the_api_the_plan_has_no_api_resource(callers_plan: list[dict[str, Any]]) -> None:
+    types = planned_types(of_module(callers_plan, "without_api"))
+    assert "aws_sfn_state_machine" in types
+    assert not any(resource_type.startswith("aws_apigatewayv2") for resource_type in types), types
+
+
+def test_create_false_plans_nothing(callers_plan: list[dict[str, Any]]) -> None:
+    assert of_module(callers_plan, "without_api"), "the other call of the same plan plans its resources"
+    assert of_module(callers_plan, "disabled") == []
+
+
+# --- plan and apply of examples/complete against moto ------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Applied:
     workdir: Path
     state: dict[str, Any]
+    # terraform plan -detailed-exitcode, run right after the apply, before any test reads the stack
+    second_plan: subprocess.CompletedProcess[str]
 
     def output(self, name: str) -> Any:
         return self.state["values"]["outputs"][name]["value"]
 
 
-@pytest.fixture(scope="session")
-def applied(workspace: Workspace, moto_server: Moto) -> Iterator[Applied]:
-    example = workspace.example
+def plan_apply_and_plan_again(workspace: Workspace, example: Path) -> Applied:
+    workspace.must("plan", "-input=false", "-out=tfplan", cwd=example)
+    workspace.must("apply", "-input=false", "tfplan", cwd=example)
+    state = workspace.state(example)
+    second_plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=example)
+    return Applied(example, state, second_plan)
+
+
+@pytest.fixture(scope="module")
+def applying(
+    workspace: Workspace, moto_server: Moto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Future[Applied]]:
+    """examples/complete planned, applied and planned again on a thread of its own, in a copy of the
+    module of its own.
+
+    The apply mostly waits (the provider polls a new lifecycle configuration for about a minute and each
+    new function for 5 s), so the tests that need no apply run meanwhile. The copy keeps their plans from
+    rewriting the zip this apply uploads: every root writes <module>/build/lambda_src.zip."""
+    example = copy_module_tree(tmp_path_factory.mktemp("apply")) / EXAMPLE
     (example / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
     (example / "tier_override.tf").write_text(EXAMPLE_OVERRIDE)
+    # Here, not on the thread: two init at once may race on the plugin cache.
     workspace.must("init", "-backend=false", "-input=false", cwd=example)
-    workspace.must("plan", "-input=false", "-out=tfplan", cwd=example)
-    try:
-        workspace.must("apply", "-input=false", "tfplan", cwd=example)
-        yield Applied(example, workspace.state(example))
-    finally:
-        workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-apply") as pool:
+        applying = pool.submit(plan_apply_and_plan_again, workspace, example)
+        try:
+            yield applying
+        finally:
+            wait([applying])
+            listed = workspace.terraform("state", "list", cwd=example)
+            if listed.returncode != 0 or listed.stdout.strip():
+                workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _apply_while_the_other_tests_run(request: pytest.FixtureRequest) -> None:
+    """Start the apply before the tier's first test, if a selected test needs it."""
+    if any("applied" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("applying")
+
+
+@pytest.fixture(scope="module")
+def applied(applying: Future[Applied]) -> Applied:
+    return applying.result()
 
 
 def test_apply_outputs_the_endpoint_and_the_resources(applied: Applied) -> None:
@@ -188,8 +292,8 @@ def test_apply_outputs_the_endpoint_and_the_resources(applied: Applied) -> None:
     assert applied.output("state_machine_arn").startswith(f"arn:aws:states:{REGION}:")
 
 
-def test_a_second_plan_after_apply_shows_no_changes(workspace: Workspace, applied: Applied) -> None:
-    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=applied.workdir)
+def test_a_second_plan_after_apply_shows_no_changes(applied: Applied) -> None:
+    plan = applied.second_plan
     # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
@@ -255,64 +359,6 @@ def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> N
     assert target["Arn"].endswith(f":function:{applied.output('function_names')['notify']}")
 
 
-# --- plans of other roots: the module as other roots call it -------------------------------------------
-
-
-def planned_changes(workspace: Workspace, root: Path, *variables: str) -> dict[str, Any]:
-    workspace.must("init", "-backend=false", "-input=false", cwd=root)
-    workspace.must("plan", "-input=false", "-out=tfplan", *variables, cwd=root)
-    return json.loads(workspace.must("show", "-json", "tfplan", cwd=root))
-
-
-def caller_root(workspace: Workspace, moto: Moto, name: str, module_arguments: str) -> Path:
-    """A new root next to the module calling it with ``source = "../"``, its provider on the moto server."""
-    root = workspace.root / name
-    root.mkdir(exist_ok=True)
-    (root / "main.tf").write_text(f'module "image_downloader" {{\n  source = "../"\n{module_arguments}}}\n')
-    (root / "provider.tf").write_text(moto_provider_override(moto.endpoint, REGION))
-    return root
-
-
-def planned_types(plan: dict[str, Any]) -> set[str]:
-    return {
-        change["type"]
-        for change in plan.get("resource_changes", [])
-        if change["change"]["actions"] != ["no-op"]
-    }
-
-
-def test_a_root_attaching_the_caller_policy_to_a_ci_role_plans_cleanly(
-    workspace: Workspace, moto_server: Moto
-) -> None:
-    minimal = workspace.root / "examples" / "minimal"
-    (minimal / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
-    plan = planned_changes(workspace, minimal, "-var=ci_principal_arn=arn:aws:iam::123456789012:root")
-    (policy,) = [
-        change for change in plan["resource_changes"] if change["address"] == "aws_iam_role_policy.ci"
-    ]
-    assert policy["change"]["actions"] == ["create"]
-    assert {"aws_sfn_state_machine", "aws_apigatewayv2_api", "aws_iam_role_policy"} <= planned_types(plan)
-
-
-def test_without_the_api_the_plan_has_no_api_resource(workspace: Workspace, moto_server: Moto) -> None:
-    root = caller_root(
-        workspace, moto_server, "no-api-caller", '  name       = "no-api"\n  create_api = false\n'
-    )
-    plan = planned_changes(workspace, root)
-    types = planned_types(plan)
-    assert "aws_sfn_state_machine" in types
-    assert not any(resource_type.startswith("aws_apigatewayv2") for resource_type in types), types
-
-
-def test_create_false_plans_nothing(workspace: Workspace, moto_server: Moto) -> None:
-    root = caller_root(workspace, moto_server, "disabled-caller", '  name   = "disabled"\n  create = false\n')
-    workspace.must("init", "-backend=false", "-input=false", cwd=root)
-    plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=root)
-    # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "No changes" in plan.stdout
-
-
 # --- the applied state machine, executed --------------------------------------------------------------
 
 
@@ -339,7 +385,7 @@ class Deployed:
         return execution
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
     functions = applied_functions(applied.state, NAME)
     handlers = load_handlers(applied.workdir / functions.zip_path, functions.specs)
