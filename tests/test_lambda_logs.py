@@ -133,6 +133,28 @@ def test_the_application_log_level_filters_the_lines(tmp_path: Path, image_serve
     assert log_lines(out) == []
 
 
+def test_at_debug_each_image_gets_a_line_with_its_outcome_and_no_secret(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    for path in ("a.gif", "b.gif"):
+        image_server.add_image(path)
+    paths = [f"{path}?token={SECRET}" for path in ("a.gif", "b.gif", "gone.gif")]
+    request = {"baseUrl": image_server.base_url, "resourcePaths": paths, "lambdaConcur": 2}
+
+    exit_code, out = run_locally(tmp_path, request, "--log-level", "DEBUG")
+    lines = log_lines(out)
+
+    assert exit_code == 1
+    stored = sorted(line["url"] for line in lines if line["message"] == "image stored")
+    failed = [line for line in lines if line["message"] == "image failed"]
+    assert stored == [image_server.url("a.gif") + "?token=***", image_server.url("b.gif") + "?token=***"]
+    assert all(
+        line["level"] == "DEBUG" and line["bytes"] > 0 for line in lines if line["message"] == "image stored"
+    )
+    assert [(line["kind"], line["status"]) for line in failed] == [("http_status", 404)]
+    assert SECRET not in (out / "lambda-logs.jsonl").read_text()
+
+
 class ExplodingSink:
     def store(self, image: DownloadedImage) -> None:
         raise RuntimeError(f"backend rejected {image.url}")

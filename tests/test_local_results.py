@@ -244,11 +244,13 @@ def runner_command(lines: list[str]) -> list[str]:
     return next(line.split() for line in lines if " -m local_runner" in line)
 
 
-def test_make_run_passes_out_and_allow_private_to_the_runner() -> None:
-    command = runner_command(make_dry_run("run", "OUT=/tmp/my-run", "ALLOW_PRIVATE=1", "INPUT=my.json"))
+def test_make_run_passes_out_allow_private_and_log_level_to_the_runner() -> None:
+    command = runner_command(
+        make_dry_run("run", "OUT=/tmp/my-run", "ALLOW_PRIVATE=1", "INPUT=my.json", "LOG_LEVEL=DEBUG")
+    )
 
-    assert (
-        " ".join(command[1:]) == "-m local_runner --input my.json --out /tmp/my-run --allow-private-addresses"
+    assert " ".join(command[1:]) == (
+        "-m local_runner --input my.json --out /tmp/my-run --allow-private-addresses --log-level DEBUG"
     )
     assert runner_command(make_dry_run("run"))[1:] == ["-m", "local_runner"]
 

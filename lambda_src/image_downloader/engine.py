@@ -22,7 +22,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
 from image_downloader.body import SPOOL_MEMORY_BYTES, read_image
 from image_downloader.fetch import Fetcher, retry_after_body_error
-from image_downloader.logs import caught
+from image_downloader.logs import caught, milliseconds_since
 from image_downloader.model import (
     BatchOutcome,
     DownloadedImage,
@@ -114,6 +114,17 @@ class _Downloader:
 
     def process(self, url: str, sink: Sink) -> Failure | int:
         """Download and store one URL; the stored size, or the failure. Never raises."""
+        started = time.monotonic()
+        result = self._process(url, sink)
+        if logger.isEnabledFor(logging.DEBUG):
+            outcome = {"bytes": result} if isinstance(result, int) else result.to_json()
+            done = "image stored" if isinstance(result, int) else "image failed"
+            logger.debug(
+                done, extra={"url": redact(url), **outcome, "durationMs": milliseconds_since(started)}
+            )
+        return result
+
+    def _process(self, url: str, sink: Sink) -> Failure | int:
         if time.monotonic() >= self.budget.start_before:
             return Failure(url, "time_budget", NOT_ATTEMPTED)
         stopwatch = self.image_limit.start(self.budget)
