@@ -711,6 +711,27 @@ def test_every_submodule_says_what_it_is_and_that_the_root_is_the_entry_point() 
         assert "root module" in readme.read_text(), folder.name
 
 
+# The root's object variables whose fields a submodule receives as variables of their own.
+_ROOT_GROUPS = re.compile(r"var\.(?:lambda|state_machine|api|notifications|storage)\.")
+
+
+def _conditions(path: Path, group: re.Pattern[str] | None = None) -> set[str]:
+    found = re.findall(r"^\s*condition\s*=\s*(.+)$", path.read_text(), re.MULTILINE)
+    single_line = (text for text in found if not text.rstrip().endswith(("[", "(")))
+    return {re.sub(r"\s+", " ", group.sub("var.", text) if group else text).strip() for text in single_line}
+
+
+def test_a_check_the_root_makes_is_not_repeated_in_a_submodule() -> None:
+    """Shared validations live once, at the root (the submodules are internal)."""
+    root = _conditions(REPO_ROOT / "variables.tf", _ROOT_GROUPS)
+    repeated = {
+        path.parent.name: sorted(conditions & root)
+        for path in sorted(MODULES.glob("*/variables.tf"))
+        if (conditions := _conditions(path)) & root
+    }
+    assert repeated == {}
+
+
 def test_express_children_are_refused_at_plan_time_when_a_batch_may_outlast_them() -> None:
     state_machine = module("state_machine")
     machine = only(state_machine, "aws_sfn_state_machine").body

@@ -28,22 +28,12 @@ variable "authorization_type" {
   description = "Who may call POST /executions and GET /executions/{name}: AWS_IAM (SigV4-signed requests of principals allowed execute-api:Invoke), JWT (bearer tokens of jwt_issuer for jwt_audience) or NONE (anyone who knows the URL)."
   type        = string
   default     = "AWS_IAM"
-
-  validation {
-    condition     = contains(["AWS_IAM", "JWT", "NONE"], var.authorization_type)
-    error_message = "authorization_type must be AWS_IAM, JWT or NONE."
-  }
 }
 
 variable "jwt_issuer" {
   description = "Issuer URL of the accepted JWTs when authorization_type is JWT (GitHub Actions OIDC: \"https://token.actions.githubusercontent.com\")."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.jwt_issuer == null || can(regex("^https://", var.jwt_issuer))
-    error_message = "jwt_issuer must be an https:// URL."
-  }
 }
 
 variable "jwt_audience" {
@@ -62,22 +52,12 @@ variable "throttling_burst_limit" {
   description = "Requests the stage accepts in a burst before it throttles."
   type        = number
   default     = 20
-
-  validation {
-    condition     = var.throttling_burst_limit >= 0 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
-    error_message = "throttling_burst_limit must be a whole number, 0 or more."
-  }
 }
 
 variable "throttling_rate_limit" {
   description = "Steady-state requests per second the stage accepts."
   type        = number
   default     = 10
-
-  validation {
-    condition     = var.throttling_rate_limit >= 0
-    error_message = "throttling_rate_limit must be 0 or more."
-  }
 }
 
 variable "log_retention_days" {

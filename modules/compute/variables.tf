@@ -90,25 +90,12 @@ variable "request_sources" {
     prefix = string
   }))
   default = []
-
-  validation {
-    condition = alltrue([
-      for source in var.request_sources :
-      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", source.bucket)) && (source.prefix == "" || endswith(source.prefix, "/"))
-    ])
-    error_message = "Each request_sources entry needs a bucket name and a prefix that is \"\" or ends with '/' (e.g. \"inputs/\")."
-  }
 }
 
 variable "max_concurrent_batches" {
   description = "Download functions the Distributed Map runs at once, unless a request asks for fewer (maxConcurrentBatches); the batch function passes it on as the Map's MaxConcurrencyPath."
   type        = number
   default     = 10
-
-  validation {
-    condition     = var.max_concurrent_batches >= 1 && var.max_concurrent_batches <= 10000 && floor(var.max_concurrent_batches) == var.max_concurrent_batches
-    error_message = "max_concurrent_batches must be a whole number between 1 and 10000."
-  }
 }
 
 variable "kms_key_arn" {
@@ -121,22 +108,12 @@ variable "runtime" {
   description = "Lambda runtime of the functions."
   type        = string
   default     = "python3.13"
-
-  validation {
-    condition     = can(regex("^python3\\.(1[2-9]|[2-9][0-9])$", var.runtime))
-    error_message = "runtime must be a Python runtime of version 3.12 or later (e.g. \"python3.13\")."
-  }
 }
 
 variable "architecture" {
   description = "Instruction set of the functions: arm64 (Graviton, cheaper per GB-second) or x86_64. The package is pure Python, so both work."
   type        = string
   default     = "arm64"
-
-  validation {
-    condition     = contains(["arm64", "x86_64"], var.architecture)
-    error_message = "architecture must be \"arm64\" or \"x86_64\"."
-  }
 }
 
 variable "functions" {
@@ -161,19 +138,6 @@ variable "functions" {
     }), {})
   })
   default = {}
-
-  validation {
-    condition = alltrue([
-      for function in [var.functions.batch, var.functions.download, var.functions.consolidate, var.functions.status] :
-      function.memory_size >= 128 && function.memory_size <= 10240 && function.timeout >= 1 && function.timeout <= 900
-    ])
-    error_message = "Each function's memory_size must be 128-10240 MB and its timeout 1-900 seconds."
-  }
-
-  validation {
-    condition     = var.functions.download.ephemeral_storage_mb == null ? true : (var.functions.download.ephemeral_storage_mb >= 512 && var.functions.download.ephemeral_storage_mb <= 10240)
-    error_message = "functions.download.ephemeral_storage_mb must be null (sized automatically) or 512-10240 MB."
-  }
 }
 
 variable "downloader" {
@@ -189,26 +153,6 @@ variable "downloader" {
     allowed_content_types      = optional(list(string), ["image/gif", "image/png", "image/jpeg", "image/webp", "image/avif", "image/bmp", "image/tiff", "image/x-icon"])
   })
   default = {}
-
-  validation {
-    condition     = var.downloader.max_image_bytes >= 1 && var.downloader.connect_timeout_seconds > 0 && var.downloader.read_timeout_seconds > 0 && var.downloader.time_budget_margin_seconds > 0
-    error_message = "downloader.max_image_bytes must be at least 1 and the timeouts and margin greater than 0."
-  }
-
-  validation {
-    condition     = alltrue([for host in var.downloader.allowed_hosts : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", host))])
-    error_message = "downloader.allowed_hosts must hold bare host names such as \"fluentpython.com\" (no scheme, port or path)."
-  }
-
-  validation {
-    condition     = var.downloader.image_time_limit_seconds > 0 && var.downloader.image_time_limit_seconds <= 900
-    error_message = "downloader.image_time_limit_seconds must be greater than 0 and at most 900 (the longest Lambda timeout)."
-  }
-
-  validation {
-    condition     = length(var.downloader.allowed_content_types) > 0 && alltrue([for type in var.downloader.allowed_content_types : contains(["image/gif", "image/png", "image/jpeg", "image/webp", "image/avif", "image/bmp", "image/tiff", "image/x-icon", "image/svg+xml"], type)])
-    error_message = "downloader.allowed_content_types must list one or more of image/gif, image/png, image/jpeg, image/webp, image/avif, image/bmp, image/tiff, image/x-icon, image/svg+xml."
-  }
 }
 
 variable "limits" {
@@ -220,14 +164,6 @@ variable "limits" {
     max_listed_failures     = optional(number, 50)
   })
   default = {}
-
-  validation {
-    condition = alltrue([
-      for limit in [var.limits.max_lambda_concur, var.limits.max_paths_per_execution, var.limits.default_batch_size, var.limits.max_listed_failures] :
-      limit >= 1 && floor(limit) == limit
-    ])
-    error_message = "Every limit must be a whole number, at least 1."
-  }
 }
 
 variable "log_retention_days" {
@@ -240,11 +176,6 @@ variable "application_log_level" {
   description = "Lowest level of the handlers' own log records that reaches CloudWatch (JSON log format)."
   type        = string
   default     = "INFO"
-
-  validation {
-    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.application_log_level)
-    error_message = "application_log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
-  }
 }
 
 variable "tracing_enabled" {

@@ -13,11 +13,6 @@ variable "kms_key_arn" {
   description = "ARN of a customer managed KMS key for the topic. Null uses the AWS managed key `alias/aws/sns`. A customer managed key must let the publisher roles use kms:GenerateDataKey and kms:Decrypt."
   type        = string
   default     = null
-
-  validation {
-    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
-    error_message = "kms_key_arn must be a KMS key ARN (arn:<partition>:kms:...)."
-  }
 }
 
 variable "publisher_role_names" {
@@ -34,9 +29,4 @@ variable "email_addresses" {
   description = "Addresses subscribed to the failure reports; each must confirm the subscription mail from AWS."
   type        = list(string)
   default     = []
-
-  validation {
-    condition     = alltrue([for address in var.email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
-    error_message = "Every entry of email_addresses must be an e-mail address."
-  }
 }

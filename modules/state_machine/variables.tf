@@ -85,33 +85,18 @@ variable "map_execution_type" {
   description = "Workflow type of the Distributed Map's child executions, one per batch: STANDARD (billed per state transition, each child's history kept 90 days) or EXPRESS (billed per request and GB-second, at most 5 minutes per batch). The local run always runs STANDARD children."
   type        = string
   default     = "STANDARD"
-
-  validation {
-    condition     = contains(["STANDARD", "EXPRESS"], var.map_execution_type)
-    error_message = "map_execution_type must be STANDARD or EXPRESS."
-  }
 }
 
 variable "execution_timeout_seconds" {
   description = "Longest time one execution may run before Step Functions stops it."
   type        = number
   default     = 3600
-
-  validation {
-    condition     = var.execution_timeout_seconds >= 60 && var.execution_timeout_seconds <= 31536000 && floor(var.execution_timeout_seconds) == var.execution_timeout_seconds
-    error_message = "execution_timeout_seconds must be a whole number between 60 and 31536000 (one year)."
-  }
 }
 
 variable "log_level" {
   description = "Which execution history events go to CloudWatch Logs: ALL, ERROR, FATAL or OFF."
   type        = string
   default     = "ERROR"
-
-  validation {
-    condition     = contains(["ALL", "ERROR", "FATAL", "OFF"], var.log_level)
-    error_message = "log_level must be one of ALL, ERROR, FATAL, OFF."
-  }
 }
 
 variable "include_execution_data" {
@@ -154,9 +139,4 @@ variable "alarm" {
     alarm_actions      = optional(list(string), [])
   })
   default = {}
-
-  validation {
-    condition     = var.alarm.threshold >= 1 && var.alarm.evaluation_periods >= 1 && contains([60, 300, 900, 3600, 21600, 86400], var.alarm.period_seconds)
-    error_message = "alarm.threshold and alarm.evaluation_periods must be at least 1, and alarm.period_seconds one of 60, 300, 900, 3600, 21600, 86400."
-  }
 }
