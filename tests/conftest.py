@@ -90,13 +90,15 @@ class AwsWorld:
     table: str = IMAGES_TABLE
 
     def settings(self, **overrides: Any) -> DownloadSettings:
-        """Settings for the local server: private addresses allowed, short timeouts, a 64 KiB limit."""
+        """Settings for the local server: private addresses allowed, a 64 KiB limit, and socket timeouts
+        long enough that a stall of this process under load (GIL, garbage collection, a busy CI machine)
+        never turns an expected outcome into ``timeout``; tests of timeouts pass short ones."""
         values: dict[str, Any] = {
             "bucket_name": self.bucket,
             "table_name": self.table,
             "allow_private_addresses": True,
-            "connect_timeout_seconds": 0.5,
-            "read_timeout_seconds": 0.5,
+            "connect_timeout_seconds": 5.0,
+            "read_timeout_seconds": 5.0,
             "max_image_bytes": 64 * 1024,
             "time_budget_margin_seconds": 1.0,
             "image_time_limit_seconds": 10.0,

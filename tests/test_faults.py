@@ -40,6 +40,8 @@ from tests.support.image_server import (
 GIF = flag_gif("fault")
 BIG_GIF = GIF[:-1] + b"\x00" * (100 * 1024) + b";"  # larger than the tests' 64 KiB limit
 ERROR = Route(status=500, body=b"oops", content_type="text/plain")
+# The tests of socket timeouts set them short; elsewhere they stay long (AwsWorld.settings).
+SHORT_TIMEOUTS = {"connect_timeout_seconds": 0.5, "read_timeout_seconds": 0.5}
 
 
 def run_batch(
@@ -75,7 +77,7 @@ def test_connect_timeout(aws: AwsWorld) -> None:
     with unresponsive_port() as port:
         stuck = [f"http://127.0.0.1:{port}/a.gif", f"http://127.0.0.1:{port}/b.gif"]
         started = time.monotonic()
-        _, failures = run_batch(aws, stuck, concurrency=2)
+        _, failures = run_batch(aws, stuck, settings=aws.settings(**SHORT_TIMEOUTS), concurrency=2)
     assert time.monotonic() - started < 5
     for url in stuck:
         assert failures[url]["kind"] == "timeout"
@@ -85,7 +87,7 @@ def test_connect_timeout(aws: AwsWorld) -> None:
 def test_slow_body_past_the_read_timeout(image_server: ImageServer, aws: AwsWorld) -> None:
     healthy, slow = with_healthy(image_server, "slow.gif", slow_body(GIF, first=10, pause=1.5))
 
-    _, failures = run_batch(aws, [healthy, slow])
+    _, failures = run_batch(aws, [healthy, slow], settings=aws.settings(**SHORT_TIMEOUTS))
 
     assert failures[slow]["kind"] == "timeout"
     assert failures[slow]["reason"] == f"timed out waiting for {slow.split('/')[2]} to send data"
