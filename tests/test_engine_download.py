@@ -152,7 +152,7 @@ def test_a_retry_after_longer_than_the_time_limit_gives_up_at_once(image_server:
 
     outcome = download_all([url], 1, RecordingSink(), LOCAL, Deadline(), policy=FAST_RETRIES)
 
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # not the hour Retry-After asks for
     [failure] = outcome.failures
     assert (failure.kind, failure.status) == ("http_status", 503)
     assert image_server.hits("x.gif") == 1
@@ -193,7 +193,7 @@ def test_a_download_still_running_at_the_hard_stop_is_reported_interrupted(image
 
     outcome = download_all([url], 1, RecordingSink(), settings, Deadline.after(1.6), policy=FAST_RETRIES)
 
-    assert time.monotonic() - started < 1.5  # cut off at deadline - margin / 2, not after the read timeout
+    assert time.monotonic() - started < 3  # cut at 1.1 s (deadline - margin / 2), not at the 5 s pause
     assert [(failure.kind, failure.reason) for failure in outcome.failures] == [
         ("time_budget", "interrupted: time budget")
     ]
