@@ -8,7 +8,10 @@ reserves, and a field it already wrote wins over an ``extra`` of the same name. 
 the same rules, so a field the runtime would drop is dropped here too, and the application log level
 (``lambda.application_log_level``) filters as the runtime's root logger does.
 
-Locally every function shares one process, so each line also names the log group it would be in.
+Locally every function shares one process, so each line also names the log group it would be in. On AWS
+the runtime sets the request id for the whole process (one invocation at a time), so the lines of the
+engine's download threads carry it; here a thread an invocation started gets its tag while that
+invocation is the only one running, and stays untagged rather than guess while Map iterations overlap.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class JsonLines(logging.Handler):
         super().__init__(LEVELS[application_log_level])
         self._lock_lines = threading.Lock()
         self._lines: list[dict[str, Any]] = []
-        self._current = threading.local()
+        self._running: dict[int, tuple[str, str]] = {}  # invocation thread -> (log group, request id)
 
     @contextmanager
     def installed(self) -> Iterator[JsonLines]:
@@ -113,14 +116,24 @@ class JsonLines(logging.Handler):
     def invocation(self, log_group: str) -> Iterator[str]:
         """Tag what this thread logs with ``log_group`` and a fresh request id (yielded)."""
         request_id = str(uuid.uuid4())
-        self._current.tag = (log_group, request_id)
+        thread = threading.get_ident()
+        with self._lock_lines:
+            self._running[thread] = (log_group, request_id)
         try:
             yield request_id
         finally:
-            self._current.tag = None
+            with self._lock_lines:
+                del self._running[thread]
+
+    def _tag(self) -> tuple[str, str] | None:
+        with self._lock_lines:
+            tag = self._running.get(threading.get_ident())
+            if tag is None and len(self._running) == 1:
+                [tag] = self._running.values()
+            return tag
 
     def emit(self, record: logging.LogRecord) -> None:
-        tag = getattr(self._current, "tag", None)
+        tag = self._tag()
         if tag is not None and not hasattr(record, "aws_request_id"):
             record.aws_request_id = tag[1]
         line = lambda_json(record)

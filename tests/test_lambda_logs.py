@@ -153,6 +153,11 @@ def test_at_debug_each_image_gets_a_line_with_its_outcome_and_no_secret(
     )
     assert [(line["kind"], line["status"]) for line in failed] == [("http_status", 404)]
     assert SECRET not in (out / "lambda-logs.jsonl").read_text()
+    [batch] = [line for line in lines if line["message"] == "batch done"]
+    per_image = [line for line in lines if line["message"] in ("image stored", "image failed")]
+    assert {(line["requestId"], line["logGroup"]) for line in per_image} == {
+        (batch["requestId"], batch["logGroup"])
+    }  # the download threads' lines carry their invocation's request id, as on AWS
 
 
 class ExplodingSink:
