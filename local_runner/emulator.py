@@ -1,21 +1,17 @@
 """The deployment, emulated in-process: moto resources shaped like the Terraform module's, with every
-Lambda invocation dispatched to our handlers loaded from the same zip the module ships."""
+Lambda invocation dispatched to our handlers loaded from the same zip the module ships.
+
+Its settings live in ``deployment_config.py``, the in-process Lambda dispatch in ``dispatch.py``."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import sys
 import tempfile
-import threading
-import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from unittest import mock
 
@@ -24,222 +20,35 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.base_backend import BackendDict
 
+from local_runner.deployment_config import DeploymentConfig, FunctionSpec
+from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
 from local_runner.template import render_asl
 
+# The emulator's public names, wherever they live.
+__all__ = [
+    "LOCAL_MAP_EXECUTION_TYPE",
+    "REGION",
+    "TASK_TIMEOUT_MARGIN_SECONDS",
+    "Deployment",
+    "DeploymentConfig",
+    "FunctionSpec",
+    "InvocationLog",
+    "emulated_deployment",
+    "load_handlers",
+    "merged_environment",
+    "state_machine_variables",
+]
+
 REGION = "us-east-1"
 # A Task's timeout is its function's timeout plus this (local.task_timeout_margin_seconds in
 # modules/state_machine), so the function's own timeout error comes first.
 TASK_TIMEOUT_MARGIN_SECONDS = 15
-PACKAGE = "image_downloader"
 # moto 5.2.5's parser refuses ExecutionType EXPRESS for a Distributed Map's children: the local run always
 # runs STANDARD children, whatever map_execution_type the module deploys.
 LOCAL_MAP_EXECUTION_TYPE = "STANDARD"
-Handler = Callable[[dict, Any], Any]
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """One Lambda function as modules/compute declares it."""
-
-    name: str
-    handler: str
-    timeout_seconds: int
-    environment: Mapping[str, str]
-    memory_mb: int = 128
-
-
-@dataclass(frozen=True)
-class DeploymentConfig:
-    """The values the Terraform module's variables would give; defaults mirror the module's defaults."""
-
-    name: str = "image-downloader-local"
-    image_key_prefix: str = "images/"
-    report_key_prefix: str = "reports/"
-    run_key_prefix: str = "runs/"
-    input_key_prefix: str = "inputs/"
-    map_max_concurrency: int = 10
-    max_lambda_concur: int = 50
-    max_paths_per_execution: int = 1_000_000
-    default_batch_size: int = 100
-    max_image_bytes: int = 50 * 1024 * 1024
-    allowed_hosts: tuple[str, ...] = ()
-    allow_private_addresses: bool = False
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 30.0
-    time_budget_margin_seconds: float = 20.0
-    image_time_limit_seconds: float = 60.0
-    # Every format image_downloader.content knows but SVG, as downloader.allowed_content_types.
-    allowed_content_types: tuple[str, ...] = (
-        "image/gif",
-        "image/png",
-        "image/jpeg",
-        "image/webp",
-        "image/avif",
-        "image/bmp",
-        "image/tiff",
-        "image/x-icon",
-    )
-    max_listed_failures: int = 50
-    batch_timeout_seconds: int = 60
-    download_timeout_seconds: int = 300
-    consolidate_timeout_seconds: int = 120
-    batch_memory_mb: int = 1024
-    download_memory_mb: int = 512
-    consolidate_memory_mb: int = 512
-    execution_timeout_seconds: int = 3600
-    application_log_level: str = "INFO"
-
-    @property
-    def bucket(self) -> str:
-        return f"{self.name}-images"
-
-    @property
-    def table(self) -> str:
-        return f"{self.name}-images"
-
-    @property
-    def topic(self) -> str:
-        return f"{self.name}-failures"
-
-    def functions(self) -> tuple[FunctionSpec, ...]:
-        download_env = {
-            "BUCKET_NAME": self.bucket,
-            "TABLE_NAME": self.table,
-            "IMAGE_KEY_PREFIX": self.image_key_prefix,
-            "RUN_KEY_PREFIX": self.run_key_prefix,
-            "MAX_IMAGE_BYTES": str(self.max_image_bytes),
-            "ALLOWED_HOSTS": ",".join(self.allowed_hosts),
-            "ALLOW_PRIVATE_ADDRESSES": str(self.allow_private_addresses).lower(),
-            "CONNECT_TIMEOUT_SECONDS": _terraform_number(self.connect_timeout_seconds),
-            "READ_TIMEOUT_SECONDS": _terraform_number(self.read_timeout_seconds),
-            "TIME_BUDGET_MARGIN_SECONDS": _terraform_number(self.time_budget_margin_seconds),
-            "IMAGE_TIME_LIMIT_SECONDS": _terraform_number(self.image_time_limit_seconds),
-            "ALLOWED_CONTENT_TYPES": ",".join(self.allowed_content_types),
-        }
-        return (
-            FunctionSpec(
-                "batch",
-                f"{PACKAGE}.batch.handler",
-                self.batch_timeout_seconds,
-                {
-                    "BUCKET_NAME": self.bucket,
-                    "RUN_KEY_PREFIX": self.run_key_prefix,
-                    "INPUT_LOCATIONS": f"{self.bucket}/{self.input_key_prefix}",
-                    "MAX_LAMBDA_CONCUR": str(self.max_lambda_concur),
-                    "MAX_PATHS_PER_EXECUTION": str(self.max_paths_per_execution),
-                    "DEFAULT_BATCH_SIZE": str(self.default_batch_size),
-                    "MAX_CONCURRENT_BATCHES": str(self.map_max_concurrency),
-                    "IMAGE_KEY_PREFIX": self.image_key_prefix,
-                    "TABLE_NAME": self.table,
-                    "REPORT_KEY_PREFIX": self.report_key_prefix,
-                },
-                self.batch_memory_mb,
-            ),
-            FunctionSpec(
-                "download",
-                f"{PACKAGE}.download.handler",
-                self.download_timeout_seconds,
-                download_env,
-                self.download_memory_mb,
-            ),
-            FunctionSpec(
-                "consolidate",
-                f"{PACKAGE}.consolidate.handler",
-                self.consolidate_timeout_seconds,
-                {
-                    "BUCKET_NAME": self.bucket,
-                    "REPORT_KEY_PREFIX": self.report_key_prefix,
-                    "RUN_KEY_PREFIX": self.run_key_prefix,
-                    "MAX_LISTED_FAILURES": str(self.max_listed_failures),
-                },
-                self.consolidate_memory_mb,
-            ),
-        )
-
-
-def _terraform_number(value: float) -> str:
-    """``tostring()`` of a Terraform number: ``5`` not ``5.0``, so both environments are identical."""
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-@dataclass
-class LambdaContext:
-    """The part of the Lambda context object the handlers use."""
-
-    function_name: str
-    deadline: float
-    aws_request_id: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-class InjectedCrash(RuntimeError):
-    """A Lambda invocation that fails outright (as on a timeout or out of memory), injected by a test."""
-
-
-@dataclass
-class InvocationLog:
-    """What the dispatcher saw: lets the runner show progress without touching the handlers.
-
-    ``crash_when(function, event)`` returning True makes that invocation fail before its handler runs."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    results: dict[str, list[Any]] = field(default_factory=dict)
-    crash_when: Callable[[str, dict], bool] | None = None
-
-    def record(self, function: str, result: Any) -> None:
-        with self.lock:
-            self.results.setdefault(function, []).append(result)
-
-    def of(self, function: str) -> list[Any]:
-        with self.lock:
-            return list(self.results.get(function, []))
-
-
-def load_handlers(zip_path: Path, specs: tuple[FunctionSpec, ...]) -> dict[str, Handler]:
-    """Import each handler from the zip, not from lambda_src/, without disturbing modules already loaded."""
-    saved = {name: module for name, module in sys.modules.items() if _in_package(name)}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(zip_path))
-    try:
-        handlers = {}
-        for spec in specs:
-            module_name, function_name = spec.handler.rsplit(".", 1)
-            module = importlib.import_module(module_name)
-            _require_from_zip(module, zip_path)
-            handlers[spec.name] = getattr(module, function_name)
-        return handlers
-    finally:
-        sys.path.remove(str(zip_path))
-        for name in [name for name in sys.modules if _in_package(name)]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
-
-def _in_package(module_name: str) -> bool:
-    return module_name == PACKAGE or module_name.startswith(PACKAGE + ".")
-
-
-def _require_from_zip(module: ModuleType, zip_path: Path) -> None:
-    if not str(module.__file__).startswith(str(zip_path)):
-        raise RuntimeError(f"{module.__name__} was imported from {module.__file__}, not from {zip_path}")
-
-
-def merged_environment(specs: tuple[FunctionSpec, ...]) -> dict[str, str]:
-    """All functions' variables in one environment: Map iterations run in threads of one process, so a
-    per-invocation environment would race. Refuses a name two functions set to different values."""
-    merged: dict[str, str] = {}
-    for spec in specs:
-        for name, value in spec.environment.items():
-            if merged.get(name, value) != value:
-                raise RuntimeError(f"{name} differs between functions; the local run needs one value")
-            merged[name] = value
-    return merged
 
 
 @dataclass
@@ -279,90 +88,6 @@ class Deployment:
         return messages
 
 
-def timed_out_payload(timeout_seconds: float) -> dict[str, str]:
-    """What Lambda answers for an invocation that ran past the function's timeout."""
-    return {
-        "errorType": "Sandbox.Timedout",
-        "errorMessage": f"RequestId: local Error: Task timed out after {timeout_seconds:.2f} seconds",
-    }
-
-
-class _Invocation:
-    """A handler call on its own thread, so that it can be abandoned at the function's timeout as Lambda
-    does. Python cannot stop a thread: an abandoned handler runs on in the background, and whatever it
-    does after its timeout is what Lambda would never have done."""
-
-    def __init__(self, call: Callable[[], Any], function_name: str) -> None:
-        self.result: Any = None
-        self.error: Exception | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(call,), name=f"lambda-{function_name}", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, call: Callable[[], Any]) -> None:
-        try:
-            self.result = call()
-        except Exception as error:
-            self.error = error
-
-    def finished_within(self, seconds: float) -> bool:
-        self._thread.join(seconds)
-        return not self._thread.is_alive()
-
-
-def _dispatcher(
-    handlers: Mapping[str, Handler],
-    specs: Mapping[str, FunctionSpec],
-    log: InvocationLog,
-    name_prefix: str,
-    recorder: Recorder | None = None,
-    logs: JsonLines | None = None,
-) -> Callable[..., bytes]:
-    recorder = recorder or Recorder()
-    logs = logs or JsonLines("INFO")
-
-    def invoke(
-        backend: LambdaSimpleBackend,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: Any,
-    ) -> bytes:
-        name = function_name.rsplit(":", 1)[-1].removeprefix(f"{name_prefix}-")
-        spec = specs[name]
-        event = json.loads(body) if body else {}
-
-        def call() -> Any:
-            if log.crash_when is not None and log.crash_when(name, event):
-                raise InjectedCrash(f"{name} crashed (injected)")
-            with (
-                recorder.invocation(name),
-                logs.invocation(f"/aws/lambda/{name_prefix}-{name}") as request_id,
-            ):
-                context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds, request_id)
-                return handlers[name](event, context)
-
-        invocation = _Invocation(call, function_name)
-        if not invocation.finished_within(spec.timeout_seconds):
-            payload = timed_out_payload(spec.timeout_seconds)
-        elif invocation.error is None:
-            log.record(name, invocation.result)
-            return json.dumps(invocation.result).encode()
-        else:  # the Lambda runtime turns any exception into a function error
-            payload = {
-                "errorType": type(invocation.error).__name__,
-                "errorMessage": str(invocation.error),
-                "stackTrace": traceback.format_exception(invocation.error),
-            }
-        response_headers["x-amz-function-error"] = "Unhandled"
-        log.record(name, payload)
-        return json.dumps(payload).encode()
-
-    return invoke
-
-
 def _backend_lookup_without_contention() -> Any:
     """moto looks up the account's backend on every request under one global lock, comparing dicts as it
     goes; with a hundred download threads that lock is most of the local run's time. Skip the work when
@@ -400,7 +125,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             mock.patch.object(
                 LambdaSimpleBackend,
                 "invoke",
-                _dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder, logs),
+                dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder, logs),
             )
         )
         stack.enter_context(enforced_limits(recorder))

@@ -9,13 +9,8 @@ import json
 import time
 from typing import Any
 
-from local_runner.emulator import (
-    DeploymentConfig,
-    FunctionSpec,
-    InvocationLog,
-    _dispatcher,
-    emulated_deployment,
-)
+from local_runner.dispatch import InvocationLog, dispatcher
+from local_runner.emulator import DeploymentConfig, FunctionSpec, emulated_deployment
 from local_runner.run import run_execution
 from local_runner.sample_images import flag_gif
 from tests.support.image_server import ImageServer, trickle
@@ -40,7 +35,7 @@ def test_an_invocation_past_the_function_timeout_is_abandoned_with_lambdas_error
 
     spec = FunctionSpec("download", "m.handler", 1, {})
     headers: dict[str, str] = {}
-    invoke = _dispatcher({"download": sleepy}, {"download": spec}, InvocationLog(), "local")
+    invoke = dispatcher({"download": sleepy}, {"download": spec}, InvocationLog(), "local")
     started = time.monotonic()
 
     payload = json.loads(invoke(None, "local-download", None, b"{}", {}, headers))

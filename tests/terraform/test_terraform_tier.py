@@ -29,7 +29,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.config import default_user_config
 
 from image_downloader.settings import ENV_BY_FUNCTION
-from local_runner.emulator import InvocationLog, _dispatcher, load_handlers, merged_environment
+from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.packaging import build_lambda_zip
 from tests.support.image_server import ImageServer
 from tests.terraform import moto_shims
@@ -406,7 +406,7 @@ def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
         for name, value in runtime.items():
             patch.setenv(name, value)
         specs = {spec.name: spec for spec in functions.specs}
-        patch.setattr(LambdaSimpleBackend, "invoke", _dispatcher(handlers, specs, log, NAME))
+        patch.setattr(LambdaSimpleBackend, "invoke", dispatcher(handlers, specs, log, NAME))
         yield Deployed(applied, moto_server, log)
 
 

@@ -1,0 +1,187 @@
+"""Lambda invocations, dispatched in-process: each function's handler loaded from the zip and run as
+Lambda runs it, with its context, its timeout and its error responses."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from local_runner.deployment_config import PACKAGE, FunctionSpec
+from local_runner.lambda_logs import JsonLines
+from local_runner.limits import Recorder
+
+Handler = Callable[[dict, Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The part of the Lambda context object the handlers use."""
+
+    function_name: str
+    deadline: float
+    aws_request_id: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class InjectedCrash(RuntimeError):
+    """A Lambda invocation that fails outright (as on a timeout or out of memory), injected by a test."""
+
+
+@dataclass
+class InvocationLog:
+    """What the dispatcher saw: lets the runner show progress without touching the handlers.
+
+    ``crash_when(function, event)`` returning True makes that invocation fail before its handler runs."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    results: dict[str, list[Any]] = field(default_factory=dict)
+    crash_when: Callable[[str, dict], bool] | None = None
+
+    def record(self, function: str, result: Any) -> None:
+        with self.lock:
+            self.results.setdefault(function, []).append(result)
+
+    def of(self, function: str) -> list[Any]:
+        with self.lock:
+            return list(self.results.get(function, []))
+
+
+def load_handlers(zip_path: Path, specs: tuple[FunctionSpec, ...]) -> dict[str, Handler]:
+    """Import each handler from the zip, not from lambda_src/, without disturbing modules already loaded."""
+    saved = {name: module for name, module in sys.modules.items() if _in_package(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(zip_path))
+    try:
+        handlers = {}
+        for spec in specs:
+            module_name, function_name = spec.handler.rsplit(".", 1)
+            module = importlib.import_module(module_name)
+            _require_from_zip(module, zip_path)
+            handlers[spec.name] = getattr(module, function_name)
+        return handlers
+    finally:
+        sys.path.remove(str(zip_path))
+        for name in [name for name in sys.modules if _in_package(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def _in_package(module_name: str) -> bool:
+    return module_name == PACKAGE or module_name.startswith(PACKAGE + ".")
+
+
+def _require_from_zip(module: ModuleType, zip_path: Path) -> None:
+    if not str(module.__file__).startswith(str(zip_path)):
+        raise RuntimeError(f"{module.__name__} was imported from {module.__file__}, not from {zip_path}")
+
+
+def merged_environment(specs: tuple[FunctionSpec, ...]) -> dict[str, str]:
+    """All functions' variables in one environment: Map iterations run in threads of one process, so a
+    per-invocation environment would race. Refuses a name two functions set to different values."""
+    merged: dict[str, str] = {}
+    for spec in specs:
+        for name, value in spec.environment.items():
+            if merged.get(name, value) != value:
+                raise RuntimeError(f"{name} differs between functions; the local run needs one value")
+            merged[name] = value
+    return merged
+
+
+def timed_out_payload(timeout_seconds: float) -> dict[str, str]:
+    """What Lambda answers for an invocation that ran past the function's timeout."""
+    return {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: local Error: Task timed out after {timeout_seconds:.2f} seconds",
+    }
+
+
+class _Invocation:
+    """A handler call on its own thread, so that it can be abandoned at the function's timeout as Lambda
+    does. Python cannot stop a thread: an abandoned handler runs on in the background, and whatever it
+    does after its timeout is what Lambda would never have done."""
+
+    def __init__(self, call: Callable[[], Any], function_name: str) -> None:
+        self.result: Any = None
+        self.error: Exception | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(call,), name=f"lambda-{function_name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self.result = call()
+        except Exception as error:
+            self.error = error
+
+    def finished_within(self, seconds: float) -> bool:
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
+
+
+def dispatcher(
+    handlers: Mapping[str, Handler],
+    specs: Mapping[str, FunctionSpec],
+    log: InvocationLog,
+    name_prefix: str,
+    recorder: Recorder | None = None,
+    logs: JsonLines | None = None,
+) -> Callable[..., bytes]:
+    """A stand-in for moto's ``LambdaSimpleBackend.invoke``: runs the named function's handler here, under
+    the function's timeout, and answers with its result or with the error payload Lambda would send."""
+    recorder = recorder or Recorder()
+    logs = logs or JsonLines("INFO")
+
+    def invoke(
+        backend: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        name = function_name.rsplit(":", 1)[-1].removeprefix(f"{name_prefix}-")
+        spec = specs[name]
+        event = json.loads(body) if body else {}
+
+        def call() -> Any:
+            if log.crash_when is not None and log.crash_when(name, event):
+                raise InjectedCrash(f"{name} crashed (injected)")
+            with (
+                recorder.invocation(name),
+                logs.invocation(f"/aws/lambda/{name_prefix}-{name}") as request_id,
+            ):
+                context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds, request_id)
+                return handlers[name](event, context)
+
+        invocation = _Invocation(call, function_name)
+        if not invocation.finished_within(spec.timeout_seconds):
+            payload = timed_out_payload(spec.timeout_seconds)
+        elif invocation.error is None:
+            log.record(name, invocation.result)
+            return json.dumps(invocation.result).encode()
+        else:  # the Lambda runtime turns any exception into a function error
+            payload = {
+                "errorType": type(invocation.error).__name__,
+                "errorMessage": str(invocation.error),
+                "stackTrace": traceback.format_exception(invocation.error),
+            }
+        response_headers["x-amz-function-error"] = "Unhandled"
+        log.record(name, payload)
+        return json.dumps(payload).encode()
+
+    return invoke
