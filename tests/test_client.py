@@ -35,8 +35,8 @@ from tests.support.image_server import ImageServer, Route
 CONFIG = DeploymentConfig(
     allow_private_addresses=True,
     default_batch_size=5,
-    connect_timeout_seconds=2,
-    read_timeout_seconds=2,
+    connect_timeout_seconds=10,
+    read_timeout_seconds=10,
     time_budget_margin_seconds=1,
 )
 CALLER = {

@@ -22,7 +22,7 @@ from local_runner.limits import (
 from local_runner.run import run_execution
 from tests.support.image_server import ImageServer
 
-CONFIG = DeploymentConfig(allow_private_addresses=True, connect_timeout_seconds=2, read_timeout_seconds=2)
+CONFIG = DeploymentConfig(allow_private_addresses=True, connect_timeout_seconds=10, read_timeout_seconds=10)
 
 
 @pytest.fixture(scope="module")

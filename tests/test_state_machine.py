@@ -21,8 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = DeploymentConfig(
     allow_private_addresses=True,
     default_batch_size=5,
-    connect_timeout_seconds=2,
-    read_timeout_seconds=2,
+    connect_timeout_seconds=10,
+    read_timeout_seconds=10,
     time_budget_margin_seconds=1,
 )
 
