@@ -14,9 +14,11 @@ import pytest
 
 from image_downloader.engine import Deadline, DownloadedImage, download_all
 from image_downloader.settings import DownloadSettings
+from image_downloader.storage import S3DynamoSink
 from local_runner.__main__ import main
 from local_runner.emulator import DeploymentConfig
 from local_runner.lambda_logs import LEVELS, PACKAGE_LOGGER, JsonLines, lambda_json
+from tests.conftest import AwsWorld
 from tests.support.image_server import ImageServer
 
 SECRET = "s3cr3t-t0ken-value"
@@ -181,6 +183,23 @@ def test_a_catch_all_logs_a_warning_with_the_exception_and_no_secret(image_serve
     assert warning["errorClass"] == "RuntimeError"
     assert warning["error"].startswith("backend rejected http://127.0.0.1:")
     assert any("store" in frame for frame in warning["trace"])
+    assert SECRET not in json.dumps(lines)
+
+
+def test_a_record_that_fails_is_logged_with_its_url_masked(image_server: ImageServer, aws: AwsWorld) -> None:
+    url = image_server.add_image("x.gif") + f"?token={SECRET}"
+    clients = aws.clients(max_attempts=1, dynamodb_put_throttled=lambda _: True)
+    capture = JsonLines("INFO")
+
+    with capture.installed():
+        outcome = download_all([url], 1, S3DynamoSink(aws.settings(), clients), aws.settings(), Deadline())
+    lines = capture.take()
+
+    assert [failure.kind for failure in outcome.failures] == ["storage"]
+    [warning] = lines
+    assert warning["message"] == "could not record an image, removing its object"
+    assert warning["url"] == image_server.url("x.gif") + "?token=***"
+    assert warning["errorClass"] == "ProvisionedThroughputExceededException"
     assert SECRET not in json.dumps(lines)
 
 

@@ -24,6 +24,7 @@ from image_downloader.content import ACTIVE_FORMATS
 from image_downloader.keys import file_parts, image_key, object_metadata
 from image_downloader.logs import caught
 from image_downloader.model import DownloadedImage, StorageError
+from image_downloader.redact import redact
 from image_downloader.settings import DownloadSettings
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class S3DynamoSink:
         try:
             self._put_record(key, image)
         except Exception as error:
-            caught(logger, "could not record an image, removing its object", error, key=key)
+            caught(logger, "could not record an image, removing its object", error, url=redact(image.url))
             self._delete_object(key, error)
             raise StorageError(f"DynamoDB put_item failed, object removed: {_describe(error)}") from error
 
