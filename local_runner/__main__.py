@@ -56,8 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-level",
         choices=tuple(LEVELS),
-        default="INFO",
-        help="the functions' application log level, as the module's lambda.application_log_level (INFO)",
+        default=DeploymentConfig.application_log_level,
+        help="the functions' application log level, as the module's lambda.application_log_level "
+        f"({DeploymentConfig.application_log_level})",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser.parse_args(argv)
