@@ -85,8 +85,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     # socketserver listens with a backlog of 5: when more clients connect at once than the accepting
-    # thread takes in, the kernel drops their SYNs and each retries a second later, past the tests'
-    # 0.5 s connect timeout. A web server's backlog is in the hundreds.
+    # thread takes in, the kernel drops their SYNs and each retries a second later, past a short connect
+    # timeout. A web server's backlog is in the hundreds.
     request_queue_size = 128
 
     def __init__(self) -> None:
