@@ -221,6 +221,14 @@ def test_jwt_caller_gets_exit_1_and_the_report_for_a_404(oidc: Stack) -> None:
     assert [failure["url"] for failure in failures] == [oidc.images.url("/img/missing.gif")]
     assert "404" in json.dumps(failures)
 
+    nowhere = oidc.tmp_path / "no-such-folder" / "report.json"
+    unwritable = oidc.cli("report", "with-404", "--out", str(nowhere), auth="JWT", token=token)
+    assert unwritable.code == ExitCode.CLIENT_ERROR
+    assert (
+        unwritable.err
+        == f"image-downloader: cannot write the report to {nowhere}: No such file or directory\n"
+    )
+
 
 def test_an_invalid_request_exits_2_with_the_validation_message(open_api: Stack) -> None:
     request = open_api.request(["../etc/passwd"])

@@ -66,6 +66,16 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (`{self.prog} --help` lists the options)")
 
+    def parse_command_line(self, argv: list[str] | None) -> argparse.Namespace:
+        """parse_args, an unknown option blamed on the subcommand whose help lists the known ones."""
+        args, unknown = self.parse_known_args(argv)
+        if unknown:
+            subcommand = self._subcommands.get(args.command, self)
+            subcommand.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return args
+
+    _subcommands: dict[str, argparse.ArgumentParser]
+
 
 def seconds(text: str) -> float:
     try:
@@ -90,7 +100,7 @@ def key(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--idempotency-key ")) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     common = Parser(add_help=False)
     connection = common.add_argument_group("API and authorization")
     connection.add_argument(
@@ -158,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser._subcommands = {}
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     formatter = argparse.RawDescriptionHelpFormatter
     for name, parents, help_text in (
@@ -171,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
             name, parents=parents, help=help_text, description=help_text, epilog=EXIT_CODES_HELP
         )
         sub.formatter_class = formatter
+        parser._subcommands[name] = sub
         if name in ("wait", "status", "report"):
             sub.add_argument("name", help="the execution's name (what start printed)")
         if name == "report":
@@ -182,7 +194,7 @@ def main(argv: list[str] | None = None, terminal: Terminal | None = None) -> int
     terminal = terminal or Terminal()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_command_line(argv)
     except SystemExit as exit_:
         # --help and --version
         return ExitCode.CLIENT_ERROR if exit_.code not in (0, None) else 0
