@@ -364,6 +364,17 @@ def test_a_502_of_the_status_poll_is_retried(open_api: Stack) -> None:
     assert [status for method, _, status in open_api.api.log if method == "GET"][:3] == [502, 504, 200]
 
 
+def test_a_status_poll_out_of_retries_says_how_to_follow_on(open_api: Stack) -> None:
+    name = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE").out.strip()
+    open_api.api.faults += [Fault(503)] * 2
+    result = open_api.cli("wait", name, *FAST, "--retries", "1", auth="NONE")
+    assert result.code == ExitCode.CLIENT_ERROR, result
+    assert result.err.splitlines()[-1] == (
+        f"image-downloader: GET /executions/{name} answered 503: fault 503 of the stand-in (retries used up; "
+        f"try again later) (the execution keeps running: `image-downloader wait {name}` follows it)"
+    )
+
+
 def test_a_start_whose_answer_was_lost_is_retried_into_the_same_execution(open_api: Stack) -> None:
     # The execution started, then the gateway answered 504: the repeated POST names the same execution.
     open_api.api.faults.append(Fault(504, after_handling=True))
@@ -408,7 +419,9 @@ def test_a_retry_after_over_30_s_ends_the_retries(open_api: Stack) -> None:
     result = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE")
     assert result.code == ExitCode.CLIENT_ERROR, result
     assert _posts(open_api) == [503]
-    assert "answered 503" in result.err and "try again later" in result.err
+    assert (
+        "answered 503" in result.err and "it asks to be retried after 3600 s; try again later" in result.err
+    )
 
 
 def test_retries_are_bounded_and_the_last_answer_is_reported(open_api: Stack) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from image_downloader_client.auth import Auth
-from image_downloader_client.transport import DEFAULT_RETRIES, ApiError, Notify, ask, new_session
+from image_downloader_client.transport import (
+    DEFAULT_RETRIES,
+    RETRY_STATUSES,
+    ApiError,
+    Notify,
+    ask,
+    new_session,
+)
 
 _ALREADY_EXISTS = re.compile(r"ExecutionAlreadyExists")
 _EXECUTION_ARN = re.compile(r"arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[^'\"\s]+")
@@ -76,7 +83,7 @@ class ApiClient:
             "Accept": "application/json",
             "Idempotency-Key": idempotency_key,
         }
-        status, payload = self._send("POST", f"{self.base}/executions", body, headers)
+        status, payload = self._send("POST", f"{self.base}/executions", body, headers, "POST /executions")
         if status == 400 and _ALREADY_EXISTS.search(payload):
             # StartExecution returns the running execution for the same name and input, and refuses the
             # name once that execution has ended: either way it is this request's execution.
@@ -90,15 +97,25 @@ class ApiClient:
 
     def status(self, name: str) -> dict[str, Any]:
         url = f"{self.base}/executions/{quote(name, safe='')}"
-        status, payload = self._send("GET", url, None, {"Accept": "application/json"})
+        status, payload = self._send(
+            "GET", url, None, {"Accept": "application/json"}, f"GET /executions/{name}"
+        )
         if status == 404:
             raise NotFound(f"no execution named {name!r}: {_message(payload)}")
         return self._json(status, payload, f"GET /executions/{name}")
 
-    def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, str]:
+    def _send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], what: str
+    ) -> tuple[int, str]:
         response = ask(
             self.session, method, url, data=body, headers=headers, auth=self.auth, timeout=API_TIMEOUT
         )
+        if response.status_code in RETRY_STATUSES:
+            after = response.headers.get("Retry-After")
+            why = f"it asks to be retried after {after} s" if after else "retries used up"
+            raise ApiError(
+                f"{what} answered {response.status_code}: {_message(response.text)} ({why}; try again later)"
+            )
         return response.status_code, response.text
 
     def download(self, url: str) -> bytes:

@@ -296,9 +296,16 @@ def follow(args: argparse.Namespace, terminal: Terminal, client: ApiClient, name
     def show(status: dict[str, Any], elapsed: float) -> None:
         terminal.note(f"  {elapsed:5.0f} s  {progress_line(status)}")
 
-    status = wait_for(
-        lambda: client.status(name), timeout=args.timeout, interval=args.interval, on_progress=show
-    )
+    try:
+        status = wait_for(
+            lambda: client.status(name), timeout=args.timeout, interval=args.interval, on_progress=show
+        )
+    except NotFound:
+        raise
+    except ApiError as error:
+        raise ApiError(
+            f"{error} (the execution keeps running: `image-downloader wait {name}` follows it)"
+        ) from None
     return finish(args, terminal, status)
 
 
