@@ -42,8 +42,8 @@ every request with SigV4 and the default AWS credential chain; JWT sends --token
 IMAGE_DOWNLOADER_TOKEN as a bearer token (e.g. a GitHub OIDC token); NONE sends nothing.
 
 Every call has a timeout (10 s to connect, 35 s for the answer) and is retried with backoff on a
-connection error, 429, 502, 503 or 504 (--retries, default 5; Retry-After is respected). Proxies and CA
-bundle come from HTTPS_PROXY, HTTP_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE."""
+connection error, 429, 502, 503 or 504 (--retries, default 5; Retry-After is respected). Proxies and the
+CA bundle come from HTTPS_PROXY, HTTP_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE."""
 
 
 class Terminal:
@@ -63,6 +63,9 @@ class Terminal:
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line that points to the help, raised rather than printed."""
 
+    # The top-level parser's subcommands by name (build_parser fills it).
+    _subcommands: dict[str, argparse.ArgumentParser]
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (`{self.prog} --help` lists the options)")
 
@@ -73,8 +76,6 @@ class Parser(argparse.ArgumentParser):
             subcommand = self._subcommands.get(args.command, self)
             subcommand.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args
-
-    _subcommands: dict[str, argparse.ArgumentParser]
 
 
 def seconds(text: str) -> float:
