@@ -171,11 +171,16 @@ def test_installed_in_a_fresh_virtualenv_it_lists_the_subcommands_and_exit_codes
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q"]
     subprocess.run([*pip, "--no-index", "--no-deps", str(wheel)], check=True, timeout=300)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # Run from a checkout without its dependencies (scripts/client.sh), it says what to install.
+    bare = [venv / "bin" / "python", "-m", "image_downloader_client", "--help"]
+    missing = subprocess.run(bare, capture_output=True, text=True, env=env, timeout=60)
+    assert (missing.returncode, missing.stderr.count("\n")) == (4, 1), missing.stderr
+    assert "the client needs requests: pip install" in missing.stderr
     # The wheel's own requirements but botocore, resolved by pip from the wheelhouse alone.
     others = [text for text in requires(wheel) if Requirement(text).name != "botocore"]
     subprocess.run([*pip, "--no-index", "--find-links", str(wheelhouse), *others], check=True, timeout=300)
     command = venv / "bin" / "image-downloader"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     shown = subprocess.run([command, "--help"], capture_output=True, text=True, env=env, timeout=60)
     assert shown.returncode == 0
     for word in ("start", "wait", "status", "report", "run", "5  still running"):
