@@ -10,6 +10,7 @@ import io
 import ipaddress
 import json
 import os
+import re
 import socket
 import ssl
 import time
@@ -164,7 +165,8 @@ def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _stack(deployed: Deployed, authorizer: Any, tmp_path: Path) -> Stack:
     deployed.api.authorizer = authorizer
-    for recorded in (deployed.api.log, deployed.api.targets, deployed.api.arrivals, deployed.api.faults):
+    api = deployed.api
+    for recorded in (api.log, api.targets, api.arrivals, api.received, api.faults):
         recorded.clear()
     earlier = {execution["name"] for execution in _executions(deployed.deployment)}
     return Stack(deployed.deployment, deployed.api, deployed.images, tmp_path, deployed.jwt, earlier)
@@ -303,6 +305,15 @@ def test_a_wrong_secret_key_is_refused_by_the_authorizer_and_exits_4(iam: Stack)
     assert "403" in result.err and "signature" in result.err
     assert iam.executions() == []
     assert [status for method, _, status in iam.api.log if method == "POST"] == [403], "a 403 is not retried"
+
+
+def test_the_signature_covers_every_header_sent_but_hop_by_hop_ones_and_user_agent(iam: Stack) -> None:
+    assert iam.cli("start", iam.request(["img/a.gif"]), "--region", "us-east-1").code == ExitCode.STORED
+    (headers,) = iam.api.received
+    signed = re.search(r"SignedHeaders=([^,]+)", headers["Authorization"]).group(1).split(";")
+    sent = {name.lower() for name in headers} | {"host"}
+    assert set(signed) == sent - {"authorization", "connection", "user-agent"}
+    assert {"idempotency-key", "content-type", "content-length", "x-amz-security-token"} <= set(signed)
 
 
 def test_a_request_signed_for_another_region_is_refused(iam: Stack) -> None:
@@ -515,7 +526,9 @@ def test_an_api_behind_a_private_ca_needs_requests_ca_bundle(
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain, key)
-    tls_api = dataclasses.replace(open_api.api, url="", log=[], targets=[], arrivals=[], faults=[])
+    tls_api = dataclasses.replace(
+        open_api.api, url="", log=[], targets=[], arrivals=[], received=[], faults=[]
+    )
     request = open_api.request(["img/a.gif"])
     with serving(tls_api, tls=context):
         argv = ["start", request, "--url", tls_api.url, "--auth", "NONE"]

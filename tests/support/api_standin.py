@@ -222,9 +222,10 @@ class ApiStandIn:
     url: str = ""
     # (method, path, status) of every request, for the tests.
     log: list[tuple[str, str, int]] = field(default_factory=list)
-    # The request target as sent (absolute through a proxy) and time.monotonic() at arrival, per request.
+    # Per request: its target as sent (absolute through a proxy), time.monotonic() at arrival, headers.
     targets: list[str] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
+    received: list[dict[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
 
     def answer(
@@ -233,6 +234,7 @@ class ApiStandIn:
         """The status, extra headers and document for one request, the next queued fault applied."""
         self.targets.append(target)
         self.arrivals.append(time.monotonic())
+        self.received.append(headers)
         fault = self.faults.pop(0) if self.faults else None
         if fault is None or fault.after_handling:
             status, document = self.handle(method, target, headers, body)
