@@ -219,23 +219,35 @@ def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_res
     policy = statements(only(state_machine, "aws_iam_policy_document", "state_machine", kind="data"))
     distributed = {
         sid: (sorted(policy[sid]["actions"]), policy[sid]["resources"])
-        for sid in ("StartChildExecutions", "ManageChildExecutions", "ReadBatchManifest", "WriteMapResults")
+        for sid in (
+            "StartChildExecutions",
+            "ManageChildExecutions",
+            "RedriveChildExecutions",
+            "ReadBatchManifest",
+            "WriteMapResults",
+        )
     }
     assert distributed == {
         "StartChildExecutions": (["states:StartExecution"], ["${local.state_machine_arn}"]),
         "ManageChildExecutions": (
             ["states:DescribeExecution", "states:StopExecution"],
-            ["${local.child_execution_arns}"],
+            "${local.child_execution_arns}",
         ),
+        "RedriveChildExecutions": (["states:RedriveExecution"], ["${local.execution_arns}/*:*"]),
         "ReadBatchManifest": (["s3:GetObject"], ["${var.bucket_arn}/${var.run_key_prefix}*/manifest.json"]),
         "WriteMapResults": (
             ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
             ["${var.bucket_arn}/${local.map_results_prefix}/*"],
         ),
     }
-    assert state_machine.locals["child_execution_arns"] == (
-        '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}/*'
+    assert state_machine.locals["execution_arns"] == (
+        '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}'
     )
+    # Both ARN forms of a Distributed Map child: AWS's example policy's and the API's (aws/aws-cdk#35390).
+    assert state_machine.locals["child_execution_arns"] == [
+        "${local.execution_arns}/*",
+        "${local.execution_arns}:*",
+    ]
     assert state_machine.locals["map_results_prefix"] == "${var.run_key_prefix}map-results"
     assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
 
