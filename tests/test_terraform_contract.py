@@ -189,15 +189,15 @@ def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> No
     consolidate = statements(only(compute, "aws_iam_policy_document", "consolidate", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in consolidate.items()} == {
         "ReadBatchesAndResults": (["s3:GetObject"], [RUN_OBJECTS["batches"], RUN_OBJECTS["results"]]),
-        "TellMissingResultsApart": (["s3:ListBucket"], ["${var.bucket_arn}"]),
+        "ListBatchResults": (["s3:ListBucket"], ["${var.bucket_arn}"]),
         "WriteReports": (["s3:PutObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
         "UseStorageKey": STORAGE_KEY,
     }
-    listing = nested(consolidate["TellMissingResultsApart"], "condition")
+    listing = nested(consolidate["ListBatchResults"], "condition")
     assert (listing["test"], listing["variable"], listing["values"]) == (
         "StringLike",
         "s3:prefix",
-        ["${var.run_key_prefix}*"],
+        ["${var.run_key_prefix}*/results/"],
     )
     role_policies = {
         (block.name, block.body["role"]) for block in compute.resources if block.type == "aws_iam_role_policy"

@@ -277,16 +277,18 @@ data "aws_iam_policy_document" "consolidate" {
     resources = [local.batch_objects, local.result_objects]
   }
 
-  # Without it S3 answers AccessDenied, not NoSuchKey, for a result a crashed batch never wrote.
+  # Consolidate lists runs/<execution>/results/ to find the batches that crashed before writing a result
+  # and never reads a missing key, so the s3:prefix condition is evaluated only on the ListObjectsV2
+  # request it is documented for (not on the undocumented "may list?" check of a GetObject 404).
   statement {
-    sid       = "TellMissingResultsApart"
+    sid       = "ListBatchResults"
     actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${var.run_key_prefix}*"]
+      values   = ["${var.run_key_prefix}*/results/"]
     }
   }
 
