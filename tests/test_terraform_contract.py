@@ -316,10 +316,15 @@ def test_only_the_state_machine_and_notify_roles_may_publish_to_the_topic() -> N
         "${local.notify_role_name}",
     ]
     assert root.module_calls["state_machine"].arguments["role_name"] == "${local.state_machine_role_name}"
-    assert root.locals["state_machine_role_name"] == "${var.name}-state-machine"
-    # modules/compute names each function's role <name>-<function>.
-    assert root.locals["notify_role_name"] == "${var.name}-notify"
-    assert only(module("compute"), "aws_iam_role", "lambda").body["name"] == "${var.name}-${each.key}"
+    # IAM is global: every role name holds the region, so that one name deploys in several regions.
+    compute = module("compute")
+    assert root.locals["role_name_prefix"] == "${var.create ? module.compute[0].role_name_prefix : var.name}"
+    assert compute.outputs["role_name_prefix"].value == "${local.role_name_prefix}"
+    assert compute.locals["role_name_prefix"] == "${var.name}-${data.aws_region.current.id}"
+    assert root.locals["state_machine_role_name"] == "${local.role_name_prefix}-state-machine"
+    # modules/compute names each function's role <name>-<region>-<function>.
+    assert root.locals["notify_role_name"] == "${local.role_name_prefix}-notify"
+    assert only(compute, "aws_iam_role", "lambda").body["name"] == "${local.role_name_prefix}-${each.key}"
 
 
 def test_notify_may_describe_executions_and_publish_to_the_topic_only() -> None:
@@ -584,10 +589,22 @@ def test_name_validation_refuses(name: str) -> None:
     assert not name_pattern().match(name)
 
 
+# The longest region names AWS has (ap-southeast-7, eusc-de-east-1, us-isob-east-1, ...).
+LONGEST_REGION = "a" * 14
+
+
 def longest_rendering(template: str, keys: tuple[str, ...]) -> str:
     longest_name = "a" * 32
+    template = template.replace("${local.role_name_prefix}", "${var.name}-${data.aws_region.current.id}")
+    template = re.sub(r'^\$\{coalesce\(var\.role_name, "(.*)"\)\}$', r"\1", template)
     return max(
-        (template.replace("${var.name}", longest_name).replace("${each.key}", key) for key in keys), key=len
+        (
+            template.replace("${var.name}", longest_name)
+            .replace("${data.aws_region.current.id}", LONGEST_REGION)
+            .replace("${each.key}", key)
+            for key in keys
+        ),
+        key=len,
     )
 
 
@@ -598,7 +615,9 @@ def test_names_derived_from_the_longest_allowed_name_stay_within_aws_limits() ->
         longest_rendering(only(compute, "aws_iam_role", "lambda").body["name"], FUNCTIONS),
         longest_rendering(module("root").locals["state_machine_role_name"], ("",)),
         longest_rendering(only(api, "aws_iam_role", "api").body["name"], ("",)),
+        longest_rendering(only(state_machine, "aws_iam_role", "state_machine").body["name"], ("",)),
     ]
+    assert all(LONGEST_REGION in name for name in role_names), role_names
     assert max(map(len, role_names)) <= IAM_ROLE_NAME_LIMIT, role_names
     bucket_prefix = only(module("storage"), "aws_s3_bucket").body["bucket_prefix"]
     assert (

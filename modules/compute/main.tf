@@ -8,6 +8,9 @@ locals {
   # Built from the name, as modules/state_machine builds it: the state machine needs these functions'
   # ARNs first, so the status function cannot take the state machine's own ARN.
   state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.state_machine_name}"
+
+  # IAM is global: the region in every role name lets the same name deploy in another region.
+  role_name_prefix = "${var.name}-${data.aws_region.current.id}"
 }
 
 locals {
@@ -156,7 +159,7 @@ data "aws_iam_policy_document" "assume_role" {
 resource "aws_iam_role" "lambda" {
   for_each = local.functions
 
-  name                 = "${var.name}-${each.key}"
+  name                 = "${local.role_name_prefix}-${each.key}"
   description          = "Execution role of the ${var.name}-${each.key} Lambda function."
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.iam_role_permissions_boundary

@@ -68,7 +68,7 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "state_machine" {
-  name                 = coalesce(var.role_name, "${var.name}-state-machine")
+  name                 = coalesce(var.role_name, "${var.name}-${data.aws_region.current.id}-state-machine")
   description          = "Role of the ${local.state_machine_name} state machine."
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.iam_role_permissions_boundary
