@@ -772,3 +772,14 @@ def test_express_children_are_refused_at_plan_time_when_a_batch_may_outlast_them
     assert "var.map_execution_type" in precondition["condition"]
     assert "var.function_timeouts.download + local.task_timeout_margin_seconds" in precondition["condition"]
     assert state_machine.locals["express_max_seconds"] == 300
+
+
+def test_an_environment_over_lambdas_4_kb_is_refused_by_a_precondition_of_every_function() -> None:
+    """tests/test_terraform_evaluation.py evaluates the measure and the message with Terraform itself."""
+    compute = module("compute")
+    function = only(compute, "aws_lambda_function").body
+    preconditions = nested(function, "lifecycle")["precondition"]
+    [environment] = [item for item in preconditions if "environment_problems" in item["condition"]]
+    assert environment["condition"] == "${local.environment_problems[each.key] == null}"
+    assert "local.environment_problems[each.key]" in environment["error_message"]
+    assert compute.locals["environment_limit_bytes"] == 4096

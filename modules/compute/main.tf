@@ -64,6 +64,38 @@ locals {
     }
   }
 
+  # Lambda refuses a function whose environment passes 4 KB, measured as the JSON of every name and value
+  # together ({"NAME":"value",...}; its error quotes the "String measured"). Measured here at plan time,
+  # with the one value that may be unknown until apply, a generated bucket name, at its longest (63
+  # characters, in INPUT_LOCATIONS too), so that an oversize list fails the plan, not the apply.
+  environment_limit_bytes = 4096
+  longest_bucket_name     = format("%063d", 0)
+  environment_at_longest = {
+    for function, variables in local.environment : function => merge(variables, {
+      for name, value in {
+        BUCKET_NAME     = local.longest_bucket_name
+        INPUT_LOCATIONS = join(",", [for source in var.request_sources : "${local.longest_bucket_name}/${source.prefix}"])
+      } : name => value if contains(keys(variables), name)
+    })
+  }
+  environment_bytes = { for function, variables in local.environment_at_longest : function => length(jsonencode(variables)) }
+  # The values that grow with a list the user sets, and the setting that holds it.
+  environment_lists = {
+    batch    = { INPUT_LOCATIONS = "request_sources" }
+    download = { ALLOWED_HOSTS = "downloader.allowed_hosts", ALLOWED_CONTENT_TYPES = "downloader.allowed_content_types" }
+  }
+  environment_problems = {
+    for function, bytes in local.environment_bytes : function => bytes <= local.environment_limit_bytes ? null : format(
+      "The %s function's environment would be %d bytes as Lambda measures it (the JSON of every name and value, a bucket name counted at 63 characters), over Lambda's %d-byte limit: %s; the other variables leave %d bytes for %s.",
+      function,
+      bytes,
+      local.environment_limit_bytes,
+      join(" and ", [for name, setting in lookup(local.environment_lists, function, {}) : "${setting} takes ${length(local.environment_at_longest[function][name])} bytes in ${name}"]),
+      local.environment_limit_bytes - bytes + sum(concat([0], [for name, setting in lookup(local.environment_lists, function, {}) : length(local.environment_at_longest[function][name])])),
+      length(lookup(local.environment_lists, function, {})) == 1 ? "it: shorten the list" : "them: shorten the lists",
+    )
+  }
+
   # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
   batch_objects  = "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
   result_objects = "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
@@ -440,6 +472,10 @@ resource "aws_lambda_function" "handler" {
     precondition {
       condition     = each.key != "download" || each.value.timeout > var.downloader.time_budget_margin_seconds + var.downloader.connect_timeout_seconds
       error_message = "functions.download.timeout must exceed downloader.time_budget_margin_seconds + downloader.connect_timeout_seconds, or the function stops before downloading anything."
+    }
+    precondition {
+      condition     = local.environment_problems[each.key] == null
+      error_message = coalesce(local.environment_problems[each.key], "The environment fits Lambda's 4 KB.")
     }
     precondition {
       condition     = each.key != "download" || local.download_spool_mb <= each.value.ephemeral
