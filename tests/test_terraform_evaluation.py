@@ -167,7 +167,7 @@ def test_each_function_environment_is_measured_as_lambda_measures_it(compute_loc
     assert evaluate(compute_locals, "local.environment_problems", COMPUTE_INPUTS) == dict.fromkeys(measured)
 
 
-def test_an_allowed_hosts_list_over_lambdas_4_kb_is_refused_with_the_budget_left(compute_locals: Path) -> None:
+def test_allowed_hosts_over_lambdas_4_kb_are_refused_with_the_budget_left(compute_locals: Path) -> None:
     base = evaluate(compute_locals, "local.environment_bytes", COMPUTE_INPUTS)["download"]
     # Each 19-character host and its comma take 20 bytes; the default ALLOWED_HOSTS is empty.
     fits = (4096 - base + 1) // 20
@@ -190,7 +190,8 @@ def test_an_allowed_hosts_list_over_lambdas_4_kb_is_refused_with_the_budget_left
 
 def test_request_sources_over_lambdas_4_kb_are_refused_naming_the_setting(compute_locals: Path) -> None:
     sources = [{"bucket": f"b{index}", "prefix": "p" * 60 + "/"} for index in range(40)]
-    problem = evaluate(compute_locals, "local.environment_problems", {**COMPUTE_INPUTS, "request_sources": sources})
+    inputs = {**COMPUTE_INPUTS, "request_sources": sources}
+    problem = evaluate(compute_locals, "local.environment_problems", inputs)
 
     assert problem["download"] is None
     assert "The batch function's environment would be" in problem["batch"]
