@@ -74,6 +74,19 @@ def test_each_finding_names_the_statement_it_is_about() -> None:
     assert "arn:*:s3:::*/*" in findings[0].detail
 
 
+def test_a_finding_about_the_whole_policy_names_the_statements_that_raise_it() -> None:
+    text = policy(
+        allow("ReadReports", ["s3:GetObject"], "arn:aws:s3:::images/reports/*"),
+        allow("DeliverLogs", ["logs:PutResourcePolicy"], "*"),
+    )
+
+    findings = policy_lint.lint_document("p", text)
+
+    assert [(item.sid, item.issue) for item in findings] == [
+        ("DeliverLogs", "PERMISSIONS_MANAGEMENT_ACTIONS")
+    ]
+
+
 def test_a_statement_without_resource_outside_a_trust_policy_is_malformed() -> None:
     (finding,) = policy_lint.lint_document(
         "p", policy({"Sid": "NoResource", "Effect": "Allow", "Action": "s3:*"})
@@ -95,8 +108,15 @@ def test_every_document_of_a_state_is_found_once_in_nested_modules_and_resource_
         # The same document as the data source's, serialized differently: linted once.
         "values": {"policy": json.dumps(LEAST_PRIVILEGE)},
     }
+    # What AWS (or moto) keeps as the topic's policy, read back: not a policy the configuration renders.
+    topic = {
+        "address": "aws_sns_topic.t",
+        "type": "aws_sns_topic",
+        "values": {"policy": policy(allow("__default_statement_ID", ["SNS:Publish"], "*"))},
+    }
     show = state(
         data_document("data.aws_iam_policy_document.root", TRUST),
+        topic,
         children=[
             {
                 "address": "module.a",

@@ -26,10 +26,44 @@ with warnings.catch_warnings():
 
 parliament.override_config(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml")
 
-POLICY_ATTRIBUTES = ("policy", "assume_role_policy")
+# The resource arguments that carry a policy a configuration sets (not one read back: a topic's `policy`
+# attribute is the topic policy AWS or moto keeps, whatever resource set it).
+POLICY_ATTRIBUTES = {
+    "aws_iam_role": "assume_role_policy",
+    "aws_iam_role_policy": "policy",
+    "aws_iam_policy": "policy",
+    "aws_iam_user_policy": "policy",
+    "aws_iam_group_policy": "policy",
+    "aws_s3_bucket_policy": "policy",
+    "aws_sns_topic_policy": "policy",
+    "aws_sqs_queue_policy": "policy",
+}
 
 # (statement Sid, parliament issue) -> why the module grants it anyway.
-JUSTIFIED: dict[tuple[str, str], str] = {}
+_DESCRIBE_EXECUTION = (
+    "states:DescribeExecution takes a standard execution (execution:) or an express one (express:); "
+    "parliament wants a match for each. The state machine is STANDARD, so its executions are execution: "
+    "ARNs, and AWS's Distributed Map example policy names the children execution:<name>:* too."
+)
+JUSTIFIED: dict[tuple[str, str], str] = {
+    ("FollowExecutions", "RESOURCE_MISMATCH"): _DESCRIBE_EXECUTION,
+    ("DescribeExecutions", "RESOURCE_MISMATCH"): _DESCRIBE_EXECUTION,
+    ("ManageChildExecutions", "RESOURCE_MISMATCH"): _DESCRIBE_EXECUTION,
+    ("DeliverExecutionLogs", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
+        "logs:PutResourcePolicy (and the log delivery actions) on *: what Step Functions needs to deliver "
+        "execution logs to CloudWatch Logs (Step Functions developer guide, 'IAM policies for logging'); "
+        "these actions take no resource ARN."
+    ),
+    ("DenyOutdatedTls", "MISMATCHED_TYPE"): (
+        'aws_iam_policy_document renders every condition value as a string; S3 reads "1.2" as the number '
+        "in a Numeric condition (parliament 1.6.4 accepts only integers there)."
+    ),
+    ("DenyOutdatedTls", "UNKNOWN_CONDITION_FOR_ACTION"): (
+        "The deny names s3:* so that no request over TLS < 1.2 reaches the bucket; the two actions that "
+        "have no s3:TlsVersion (replication's InitiateReplication, the account's access point public "
+        "access block) are not requests a client sends to this bucket."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -74,25 +108,44 @@ def policy_documents(show: Mapping[str, Any]) -> dict[str, str]:
 
 
 def lint_document(address: str, text: str) -> list[Finding]:
+    """parliament's findings on one document, each once, each with the Sid of its statement: from the
+    finding's line, or, for a finding about the whole policy (the community auditors' kind), from the
+    statements that raise it alone."""
     document = json.loads(text)
     statements = document.get("Statement", [])
     statements = [statements] if isinstance(statements, dict) else statements
     header = {key: value for key, value in document.items() if key != "Statement"}
-    # Statement i on line i + 2: parliament's line numbers tell which statement a finding is about.
-    lines = json.dumps(header)[:-1] + (", " if header else "") + '"Statement": [\n'
-    lines += ",\n".join(json.dumps(statement) for statement in statements) + "\n]}"
-    policy = parliament.analyze_policy_string(lines, include_community_auditors=True)
-    findings = []
-    for finding in map(parliament.enhance_finding, policy.findings):
-        line = finding.location.get("line") if isinstance(finding.location, dict) else None
-        index = line - 2 if isinstance(line, int) else -1
-        statement = statements[index] if 0 <= index < len(statements) else {}
+    findings: list[Finding] = []
+    for finding, index in _findings(header, statements):
+        statement = statements[index] if index is not None else {}
         if finding.severity == "MUTE" or (finding.issue == "MALFORMED" and _is_trust(statement)):
             continue
-        sid = statement.get("Sid")
+        if index is None and len(statements) > 1:
+            alone = [i for i, one in enumerate(statements) if finding.issue in _issues(header, one)]
+        else:
+            alone = [index] if index is not None else []
         detail = json.dumps(finding.detail, sort_keys=True, default=str)
-        findings.append(Finding(address, sid, finding.issue, finding.severity, detail))
+        for sid in [statements[i].get("Sid") for i in alone] or [None]:
+            item = Finding(address, sid, finding.issue, finding.severity, detail)
+            if item not in findings:
+                findings.append(item)
     return findings
+
+
+def _findings(header: Mapping[str, Any], statements: list[Any]) -> Iterator[tuple[Any, int | None]]:
+    """(parliament finding, index of its statement or None)."""
+    # Statement i on line i + 2: parliament's line numbers tell which statement a finding is about.
+    text = json.dumps(header)[:-1] + (", " if header else "") + '"Statement": [\n'
+    text += ",\n".join(json.dumps(statement) for statement in statements) + "\n]}"
+    policy = parliament.analyze_policy_string(text, include_community_auditors=True)
+    for finding in map(parliament.enhance_finding, policy.findings):
+        line = finding.location.get("line") if isinstance(finding.location, dict) else None
+        index = line - 2 if isinstance(line, int) and 0 <= line - 2 < len(statements) else None
+        yield finding, index
+
+
+def _issues(header: Mapping[str, Any], statement: Any) -> set[str]:
+    return {finding.issue for finding, _ in _findings(header, [statement])}
 
 
 def lint(show: Mapping[str, Any], justified: Mapping[tuple[str, str], str] = JUSTIFIED) -> Lint:
@@ -121,11 +174,13 @@ def _documents(show: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     ):
         for resource in _resources((values or {}).get("root_module") or {}):
             attributes = resource.get("values") or {}
-            names = ("json",) if resource.get("type") == "aws_iam_policy_document" else POLICY_ATTRIBUTES
-            for name in names:
-                text = attributes.get(name)
-                if isinstance(text, str) and text.strip().startswith("{"):
-                    yield (resource["address"] if name == "json" else f"{resource['address']}.{name}"), text
+            if resource.get("type") == "aws_iam_policy_document":
+                address, text = resource["address"], attributes.get("json")
+            else:
+                name = POLICY_ATTRIBUTES.get(resource.get("type", ""))
+                address, text = f"{resource['address']}.{name}", attributes.get(name) if name else None
+            if isinstance(text, str) and text.strip().startswith("{"):
+                yield address, text
 
 
 def _resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
