@@ -21,31 +21,19 @@ from botocore.exceptions import ClientError
 from moto.core import set_initial_no_auth_action_count
 
 from image_downloader import status
-from local_runner.emulator import Deployment, DeploymentConfig, emulated_deployment
-from local_runner.run import RunResult, run_execution
+from local_runner.emulator import Deployment, emulated_deployment
 from local_runner.sample_images import flag_gif
 from tests.support.image_server import ImageServer, Route
+from tests.test_state_machine import TEST_CONFIG, run
 
 T = TypeVar("T")
 REPORT_PREFIX = "reports/"
-TEST_CONFIG = DeploymentConfig(
-    allow_private_addresses=True,
-    default_batch_size=5,
-    connect_timeout_seconds=10,
-    read_timeout_seconds=10,
-    time_budget_margin_seconds=1,
-)
 
 
 @pytest.fixture
 def deployment() -> Iterator[Deployment]:
     with emulated_deployment(TEST_CONFIG) as emulated:
         yield emulated
-
-
-def run(deployment: Deployment, server: ImageServer, paths: list[str], **fields: Any) -> RunResult:
-    request = {"baseUrl": server.base_url, "resourcePaths": paths, "lambdaConcur": 4, **fields}
-    return run_execution(deployment, request, poll_seconds=0.05, timeout_seconds=120)
 
 
 def stopped_execution(deployment: Deployment, server: ImageServer) -> str:
