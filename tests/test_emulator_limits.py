@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 
 from local_runner import limits
 from local_runner.emulator import Deployment, DeploymentConfig, emulated_deployment
-from local_runner.lambda_environment import LAMBDA_ENVIRONMENT_LIMIT_BYTES, EnvironmentTooLarge
 from local_runner.limits import (
     HISTORY_EVENT_LIMIT,
     S3_KEY_LIMIT_BYTES,
@@ -197,24 +196,3 @@ def test_a_url_whose_key_would_be_too_long_is_refused_before_anything_is_downloa
     assert result.cause.startswith("resourcePaths[1]: cannot be stored: its S3 key")
     assert "S3 allows 1024" in result.cause
     assert image_server.hits("short.gif") == image_server.hits(long_path) == 0
-
-
-def test_a_function_environment_over_lambdas_4_kb_is_refused_and_one_at_the_limit_is_not() -> None:
-    """As modules/compute refuses at plan time: the compact JSON of every name and value, 4096 bytes."""
-    (download,) = [spec for spec in DeploymentConfig().functions() if spec.name == "download"]
-    base = len(json.dumps(dict(download.environment), separators=(",", ":")))
-    # Hosts of 19 characters take 20 bytes each with their comma; the default ALLOWED_HOSTS is empty.
-    count = (LAMBDA_ENVIRONMENT_LIMIT_BYTES - base + 1) // 20
-    padding = LAMBDA_ENVIRONMENT_LIMIT_BYTES - (base + 20 * count - 1)
-    at_limit = (*(f"h{index:018d}" for index in range(count - 1)), "h" * (19 + padding))
-    assert base + len(",".join(at_limit)) == LAMBDA_ENVIRONMENT_LIMIT_BYTES
-
-    with emulated_deployment(DeploymentConfig(allowed_hosts=at_limit)) as emulated:
-        assert emulated.function_arns["download"]
-    with (
-        pytest.raises(
-            EnvironmentTooLarge, match=r"download: .*exceeded the 4KB limit \(4097 of 4096 bytes\)"
-        ),
-        emulated_deployment(DeploymentConfig(allowed_hosts=(*at_limit[:-1], at_limit[-1] + "x"))),
-    ):
-        pass
