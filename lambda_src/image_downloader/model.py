@@ -26,6 +26,14 @@ FailureKind = Literal[
 
 ProgressCallback = Callable[[int, int], None]
 
+# A reason quotes what a server sent (a status line, a Location): it is cut to this many characters
+# where it is made, before masking, so no report, log line or mask pass grows with a server's text.
+MAX_REASON_CHARS = 1024
+
+
+def capped_reason(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
+
 
 @dataclass
 class DownloadedImage:
@@ -57,6 +65,9 @@ class Failure:
     reason: str
     status: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", capped_reason(self.reason))
+
     def to_json(self) -> dict:
         """The failure as reports and notifications show it, with secrets masked (``redact``)."""
         return {
@@ -83,6 +94,7 @@ class DownloadFailed(Exception):
     """Why one URL could not be downloaded; the engine turns it into that URL's ``Failure``."""
 
     def __init__(self, kind: FailureKind, reason: str, status: int | None = None) -> None:
+        reason = capped_reason(reason)
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
