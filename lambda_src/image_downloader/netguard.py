@@ -26,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, LocationParseError, NewConne
 from urllib3.util import Url, parse_url
 from urllib3.util import connection as urllib3_connection
 
+from image_downloader.headers import capped_response_class
 from image_downloader.settings import DownloadSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -169,8 +170,8 @@ class _CheckedConnect:
 
 
 @functools.cache
-def _pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
-    attrs = {"address_policy": policy}
+def _pool_classes(policy: AddressPolicy, max_header_bytes: int) -> dict[str, type[HTTPConnectionPool]]:
+    attrs = {"address_policy": policy, "response_class": capped_response_class(max_header_bytes)}
     http_conn = type("CheckedHTTPConnection", (_CheckedConnect, HTTPConnection), attrs)
     https_conn = type("CheckedHTTPSConnection", (_CheckedConnect, HTTPSConnection), attrs)
     return {
@@ -180,7 +181,9 @@ def _pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
 
 
 def guarded_pool_manager(settings: DownloadSettings, **pool_kw: object) -> PoolManager:
-    """A ``PoolManager`` whose connections only ever reach addresses the settings allow."""
+    """A ``PoolManager`` whose connections only ever reach addresses the settings allow, and read at
+    most ``max_header_bytes`` of a response's head (``headers.py``)."""
     manager = PoolManager(**pool_kw)  # type: ignore[arg-type]
-    manager.pool_classes_by_scheme = _pool_classes(AddressPolicy(settings.allow_private_addresses))
+    policy = AddressPolicy(settings.allow_private_addresses)
+    manager.pool_classes_by_scheme = _pool_classes(policy, settings.max_header_bytes)
     return manager
