@@ -177,6 +177,7 @@ def test_download_may_read_its_batch_write_its_result_store_images_and_record_it
     download = statements(only(module("compute"), "aws_iam_policy_document", "download", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in download.items()} == {
         "StoreImages": (["s3:DeleteObject", "s3:PutObject"], ["${var.bucket_arn}/${var.image_key_prefix}*"]),
+        "CheckStoredImages": (["s3:GetObject"], ["${var.bucket_arn}/${var.image_key_prefix}*"]),
         "ReadBatches": (["s3:GetObject"], [RUN_OBJECTS["batches"]]),
         "WriteBatchResults": (["s3:PutObject"], [RUN_OBJECTS["results"]]),
         "RecordImages": (["dynamodb:PutItem"], ["${var.table_arn}"]),

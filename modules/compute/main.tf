@@ -235,6 +235,14 @@ data "aws_iam_policy_document" "download" {
     resources = ["${var.bucket_arn}/${var.image_key_prefix}*"]
   }
 
+  # HeadObject of an image whose record replaced another: the record must describe the object under its
+  # key when two executions store one URL at once.
+  statement {
+    sid       = "CheckStoredImages"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.bucket_arn}/${var.image_key_prefix}*"]
+  }
+
   statement {
     sid       = "ReadBatches"
     actions   = ["s3:GetObject"]
