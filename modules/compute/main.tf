@@ -64,6 +64,8 @@ locals {
   # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
   batch_objects  = "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
   result_objects = "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
+  # Every failed URL of a run, unmasked: Consolidate writes it, a later retryFailuresOf reads it.
+  failed_url_lists = "${var.bucket_arn}/${var.run_key_prefix}*/failed-urls.json"
 
   # Bodies over 256 KiB spool to /tmp while they stream to S3: at worst every request in flight holds
   # one image of the largest size allowed.
@@ -206,9 +208,9 @@ data "aws_iam_policy_document" "batch" {
   }
 
   statement {
-    sid       = "ReadReportsToRetry"
+    sid       = "ReadFailedUrlsToRetry"
     actions   = ["s3:GetObject"]
-    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+    resources = [local.failed_url_lists]
   }
 
   dynamic "statement" {
@@ -301,7 +303,7 @@ data "aws_iam_policy_document" "consolidate" {
   statement {
     sid       = "WriteReports"
     actions   = ["s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*", local.failed_url_lists]
   }
 
   dynamic "statement" {
