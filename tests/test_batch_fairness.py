@@ -4,28 +4,12 @@ time cannot give every URL its full per-image limit, each URL gets its share of 
 from __future__ import annotations
 
 from image_downloader.engine import Deadline, download_all
-from image_downloader.settings import DownloadSettings
 from local_runner.sample_images import flag_gif
 from tests.conftest import FAST_RETRIES
+from tests.support.engine_run import KeptUrls, loopback
 from tests.support.image_server import ImageServer, trickle
 
-SETTINGS = DownloadSettings(
-    bucket_name="b",
-    table_name="t",
-    allow_private_addresses=True,
-    connect_timeout_seconds=5,
-    read_timeout_seconds=5,
-    time_budget_margin_seconds=1,
-    image_time_limit_seconds=60,
-)
-
-
-class _Kept:
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def store(self, image: object) -> None:
-        self.urls.append(image.url)  # type: ignore[attr-defined]
+SETTINGS = loopback(image_time_limit_seconds=60)
 
 
 def test_30_trickling_urls_ahead_of_10_good_ones_leave_the_good_ones_stored(
@@ -36,7 +20,7 @@ def test_30_trickling_urls_ahead_of_10_good_ones_leave_the_good_ones_stored(
         image_server.add(f"slow/{index}.gif", trickle(body, len(body), 10, every=0.2)) for index in range(30)
     ]
     good = [image_server.add_image(f"good/{index}.gif") for index in range(10)]
-    sink = _Kept()
+    sink = KeptUrls()
 
     # 15 s for 40 URLs on 5 workers: the per-image limit (60 s) would let the first five hold it all.
     outcome = download_all(slow + good, 5, sink, SETTINGS, Deadline.after(15), policy=FAST_RETRIES)

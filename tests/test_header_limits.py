@@ -6,27 +6,11 @@ from __future__ import annotations
 import tracemalloc
 
 from image_downloader.engine import Deadline, download_all
-from image_downloader.settings import DownloadSettings
 from local_runner.sample_images import flag_gif
 from tests.conftest import FAST_RETRIES
+from tests.support.engine_run import LOOPBACK as LOCAL
+from tests.support.engine_run import KeptUrls, loopback
 from tests.support.image_server import ImageServer, Route, raw_response
-
-LOCAL = DownloadSettings(
-    bucket_name="b",
-    table_name="t",
-    allow_private_addresses=True,
-    connect_timeout_seconds=2,
-    read_timeout_seconds=2,
-    time_budget_margin_seconds=1,
-)
-
-
-class _Kept:
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def store(self, image: object) -> None:
-        self.urls.append(image.url)  # type: ignore[attr-defined]
 
 
 def _response(headers: list[tuple[str, str]], body: bytes) -> bytes:
@@ -40,7 +24,7 @@ def test_97_headers_of_65_kb_fail_at_the_byte_cap_and_are_not_retried(image_serv
     url = image_server.add("bomb.gif", raw_response(bomb))
     tracemalloc.start()
     try:
-        outcome = download_all([url], 1, _Kept(), LOCAL, Deadline.after(30), policy=FAST_RETRIES)
+        outcome = download_all([url], 1, KeptUrls(), LOCAL, Deadline.after(30), policy=FAST_RETRIES)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -59,7 +43,7 @@ def test_97_headers_of_65_kb_fail_at_the_byte_cap_and_are_not_retried(image_serv
 def test_99_set_cookie_lines_are_not_too_many_headers(image_server: ImageServer) -> None:
     cookies = [("Set-Cookie", f"c{index}=v{index}; Path=/") for index in range(99)]
     url = image_server.add("cookies.gif", raw_response(_response(cookies, flag_gif("c"))))
-    sink = _Kept()
+    sink = KeptUrls()
 
     outcome = download_all([url], 1, sink, LOCAL, Deadline.after(30), policy=FAST_RETRIES)
 
@@ -69,10 +53,10 @@ def test_99_set_cookie_lines_are_not_too_many_headers(image_server: ImageServer)
 
 def test_headers_up_to_the_cap_are_accepted_and_the_cap_is_a_setting(image_server: ImageServer) -> None:
     url = image_server.add("big.gif", Route(body=flag_gif("b"), headers={"X-Pad": "a" * 60_000}))
-    small_cap = DownloadSettings(**{**LOCAL.__dict__, "max_header_bytes": 16 * 1024})
+    small_cap = loopback(max_header_bytes=16 * 1024)
 
-    accepted = download_all([url], 1, _Kept(), LOCAL, Deadline.after(30), policy=FAST_RETRIES)
-    refused = download_all([url], 1, _Kept(), small_cap, Deadline.after(30), policy=FAST_RETRIES)
+    accepted = download_all([url], 1, KeptUrls(), LOCAL, Deadline.after(30), policy=FAST_RETRIES)
+    refused = download_all([url], 1, KeptUrls(), small_cap, Deadline.after(30), policy=FAST_RETRIES)
 
     assert accepted.succeeded == 1
     [failure] = refused.failures

@@ -9,18 +9,11 @@ from bench.masking import HOSTILE_SHAPES, LARGE, shape
 from image_downloader.engine import Deadline, download_all
 from image_downloader.model import MAX_REASON_CHARS, DownloadFailed, Failure
 from image_downloader.redact import MASK, redact
-from image_downloader.settings import DownloadSettings
 from tests.conftest import FAST_RETRIES
+from tests.support.engine_run import loopback
 from tests.support.image_server import ImageServer, Route, raw_response
 
-LOCAL = DownloadSettings(
-    bucket_name="b",
-    table_name="t",
-    allow_private_addresses=True,
-    connect_timeout_seconds=2,
-    read_timeout_seconds=2,
-    time_budget_margin_seconds=1,
-)
+LOCAL = loopback(connect_timeout_seconds=2, read_timeout_seconds=2)
 
 
 @pytest.mark.timeout(60)

@@ -11,28 +11,12 @@ from pathlib import Path
 import pytest
 
 from image_downloader.engine import Deadline, download_all
-from image_downloader.settings import DownloadSettings
 from local_runner.__main__ import main
 from tests.conftest import FAST_RETRIES
+from tests.support.engine_run import KeptUrls, loopback
 from tests.support.image_server import ImageServer, Route
 
-ONLY_127_0_0_1 = DownloadSettings(
-    "b",
-    "t",
-    allow_private_addresses=True,
-    allowed_hosts=frozenset({"127.0.0.1"}),
-    connect_timeout_seconds=2,
-    read_timeout_seconds=2,
-    time_budget_margin_seconds=1,
-)
-
-
-class _Kept:
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def store(self, image: object) -> None:
-        self.urls.append(image.final_url)  # type: ignore[attr-defined]
+ONLY_127_0_0_1 = loopback(allowed_hosts=frozenset({"127.0.0.1"}))
 
 
 @pytest.fixture
@@ -66,13 +50,13 @@ def test_no_redirect_form_reaches_a_host_outside_the_allowlist(
         image_server.add(f"{name}.gif", Route(status=302, headers={"Location": location}))
         for name, location in locations.items()
     ]
-    sink = _Kept()
+    sink = KeptUrls()
 
     outcome = download_all(urls, 3, sink, ONLY_127_0_0_1, Deadline.after(30), policy=FAST_RETRIES)
 
     assert other_host.connections == 0, "a request reached 127.0.0.2"
     assert other_host.hits("ok/x.gif") == 0
-    assert all(url.startswith(f"http://{allowed}/") for url in sink.urls)
+    assert all(url.startswith(f"http://{allowed}/") for url in sink.final_urls)
     assert outcome.succeeded + outcome.failed == len(locations)
     backslash = next(failure for failure in outcome.failures if failure.url.endswith("/backslash.gif"))
     assert backslash.kind == "blocked"
@@ -87,7 +71,7 @@ def test_an_allowed_host_is_still_reached_by_a_redirect(image_server: ImageServe
         "go.gif", Route(status=301, headers={"Location": f"{image_server.base_url}ok/x.gif"})
     )
 
-    outcome = download_all([url], 1, _Kept(), ONLY_127_0_0_1, Deadline.after(30), policy=FAST_RETRIES)
+    outcome = download_all([url], 1, KeptUrls(), ONLY_127_0_0_1, Deadline.after(30), policy=FAST_RETRIES)
 
     assert outcome.succeeded == 1
     assert image_server.hits("ok/x.gif") == 1
