@@ -5,12 +5,13 @@ deletes the object again when its DynamoDB record cannot be written, so the buck
 the table does not know about.
 
 Two executions may store the same URL at once (object A, object B, record B, record A). The record must
-describe the object under its key, so a record put that replaced an existing record (``ALL_OLD``) is
-followed by a HEAD of the object; when it holds other bytes, the record is rewritten from the object's
-metadata, on condition that it is still this put's (``writeId``). Every record write that replaces one
-is so verified, and the last one sees the last object: a first download (no record yet) costs nothing
-more. A writer that batches records (BatchWriteItem has no ``ALL_OLD``) must send the URLs already
-recorded through this path.
+describe the object under its key, so a record put that replaced another execution's record (``ALL_OLD``)
+is followed by a HEAD of the object; when it holds other bytes, the record is rewritten from the
+object's metadata, on condition that it is still this put's (``writeId``). Every record write that
+replaces another execution's record is so verified, and the last one sees the last object. One execution
+never stores one URL twice at once (the batch step drops duplicates), so a first download, or one that
+replaces the same execution's record (a retried batch), costs no extra call. A writer that batches
+records (BatchWriteItem has no ``ALL_OLD``) must send the URLs already recorded through this path.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class S3DynamoSink:
             caught(logger, "could not record an image, removing its object", error, url=redact(image.url))
             self._delete_object(key, error)
             raise StorageError(f"DynamoDB put_item failed, object removed: {_describe(error)}") from error
-        if replaced:
+        if replaced is not None and replaced.get("executionId", {}).get("S") != (self.execution_id or ""):
             self._describe_current_object(key, image, write_id)
 
     def _put_object(self, key: str, image: DownloadedImage) -> None:
@@ -106,8 +107,8 @@ class S3DynamoSink:
         except (ClientError, BotoCoreError) as error:
             raise StorageError(f"S3 put_object failed: {_describe(error)}") from error
 
-    def _put_record(self, key: str, image: DownloadedImage, write_id: str) -> bool:
-        """Put the record; whether it replaced one (another store of the same URL, maybe concurrent)."""
+    def _put_record(self, key: str, image: DownloadedImage, write_id: str) -> dict[str, Any] | None:
+        """Put the record; the one it replaced, if any (another store of the URL, maybe concurrent)."""
         item = self._record(
             image.url, key, image.size, image.content_type, image.sha256_hex, datetime.now(UTC), write_id
         )
@@ -116,7 +117,7 @@ class S3DynamoSink:
         response = self.dynamodb.put_item(
             TableName=self.settings.table_name, Item=item, ReturnValues="ALL_OLD"
         )
-        return bool(response.get("Attributes"))
+        return response.get("Attributes") or None
 
     def _record(
         self, url: str, key: str, size: int, content_type: str, sha256_hex: str, at: datetime, write_id: str
