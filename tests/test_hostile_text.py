@@ -69,6 +69,14 @@ def test_reasons_are_capped_where_they_are_made() -> None:
     assert Failure("u", "connection", "short").reason == "short"
 
 
+def test_a_cut_never_leaves_half_a_secret_unmasked() -> None:
+    for offset in range(0, 60, 3):  # the cut falls at every place of the URL in turn
+        reason = "x" * (MAX_REASON_CHARS - 40 + offset) + " see https://alice:s3cretpassword@h/a?k=v"
+        masked = redact(Failure("u", "connection", reason).reason)
+        assert "s3cret" not in masked and "alice" not in masked, masked[-60:]
+        assert masked.endswith("…") and len(masked) <= MAX_REASON_CHARS
+
+
 @pytest.mark.timeout(60)
 def test_a_260_kb_status_line_gives_a_capped_reason(image_server: ImageServer) -> None:
     garbage = b"HTTP/1.1 200 " + b"a+" * (130 * 1024) + b"\r\n\r\n"

@@ -29,10 +29,20 @@ ProgressCallback = Callable[[int, int], None]
 # A reason quotes what a server sent (a status line, a Location): it is cut to this many characters
 # where it is made, before masking, so no report, log line or mask pass grows with a server's text.
 MAX_REASON_CHARS = 1024
+# A cut inside a word (a URL, a token) drops that word's head too, if it starts this close to the cut:
+# half a URL could lose the "@" or the length that masking recognises a secret by.
+_WORD_BACKTRACK = 256
 
 
 def capped_reason(reason: str) -> str:
-    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    cut = reason[: MAX_REASON_CHARS - 1]
+    if not reason[MAX_REASON_CHARS - 1].isspace():
+        space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+        if space >= len(cut) - _WORD_BACKTRACK:
+            cut = cut[: space + 1]
+    return cut + "…"
 
 
 @dataclass
