@@ -3,7 +3,8 @@
 Starts ``bench.server`` (its own process), then runs each configuration in a fresh process
 (``bench.run``) and prints one table: N, lambdaConcur, wall seconds, images/s, the ideal
 ``ceil(N / c) x delay`` and the ratio wall / ideal, for the transfer-only sink and for the whole Lambda
-path on moto. Then the peak RSS of a run of large images against a run of small ones.
+path on moto. Then the peak RSS of a run of large images against a run of small ones, and the ratio
+of masking 1 MB to 64 KB of each hostile shape (``bench.masking``).
 """
 
 from __future__ import annotations
@@ -134,6 +135,13 @@ def memory_report(port: int, args: argparse.Namespace) -> None:
         print(f"  {label:<42}{peak / MB:7.1f} MB{growth}")
 
 
+def masking_report() -> None:
+    """``bench.masking`` in its own process (it imports the Lambda package)."""
+    command = [sys.executable, "-m", "bench.masking"]
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(), cwd=REPO, check=True)
+    print(done.stdout, end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="images per run (200)")
@@ -151,6 +159,7 @@ def main() -> None:
     try:
         print_table(transfer_table(port, args), args)
         memory_report(port, args)
+        masking_report()
     finally:
         server.terminate()
         server.wait()

@@ -153,6 +153,7 @@ def test_run_objects_are_each_executions_batches_and_results() -> None:
     compute = module("compute")
     assert compute.locals["batch_objects"] == "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
     assert compute.locals["result_objects"] == "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
+    assert compute.locals["failed_url_lists"] == "${var.bucket_arn}/${var.run_key_prefix}*/failed-urls.json"
 
 
 def test_batch_may_write_batches_read_the_request_sources_and_for_reruns_table_keys_and_reports() -> None:
@@ -168,7 +169,7 @@ def test_batch_may_write_batches_read_the_request_sources_and_for_reruns_table_k
             '"arn:${data.aws_partition.current.partition}:s3:::${source.bucket}/${source.prefix}*"]}',
         ),
         "SkipRecordedImages": (["dynamodb:BatchGetItem"], ["${var.table_arn}"]),
-        "ReadReportsToRetry": (["s3:GetObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "ReadFailedUrlsToRetry": (["s3:GetObject"], ["${local.failed_url_lists}"]),
         "UseStorageKey": STORAGE_KEY,
     }
 
@@ -177,6 +178,7 @@ def test_download_may_read_its_batch_write_its_result_store_images_and_record_it
     download = statements(only(module("compute"), "aws_iam_policy_document", "download", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in download.items()} == {
         "StoreImages": (["s3:DeleteObject", "s3:PutObject"], ["${var.bucket_arn}/${var.image_key_prefix}*"]),
+        "CheckStoredImages": (["s3:GetObject"], ["${var.bucket_arn}/${var.image_key_prefix}*"]),
         "ReadBatches": (["s3:GetObject"], [RUN_OBJECTS["batches"]]),
         "WriteBatchResults": (["s3:PutObject"], [RUN_OBJECTS["results"]]),
         "RecordImages": (["dynamodb:PutItem"], ["${var.table_arn}"]),
@@ -190,7 +192,10 @@ def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> No
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in consolidate.items()} == {
         "ReadBatchesAndResults": (["s3:GetObject"], [RUN_OBJECTS["batches"], RUN_OBJECTS["results"]]),
         "ListBatchResults": (["s3:ListBucket"], ["${var.bucket_arn}"]),
-        "WriteReports": (["s3:PutObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
+        "WriteReports": (
+            ["s3:PutObject"],
+            ["${var.bucket_arn}/${var.report_key_prefix}*", "${local.failed_url_lists}"],
+        ),
         "UseStorageKey": STORAGE_KEY,
     }
     listing = nested(consolidate["ListBatchResults"], "condition")

@@ -65,14 +65,21 @@ class ReportFile:
     """The report's failures streamed to a local file as they are read, so that the function's memory does
     not grow with them; the first ``listed`` are kept, cut short, for the summary."""
 
-    def __init__(self, out: IO[str], listed: int, totals: Totals) -> None:
+    def __init__(self, out: IO[str], listed: int, totals: Totals, urls: IO[str]) -> None:
         self.out = out
+        self.urls = urls
+        self.written_urls = 0
+        self.urls.write('{"urls":[')
         self.listed = listed
         self.listed_bytes = 0
         self.totals = totals
         self.out.write('{"failures":[')
 
-    def add(self, failures: list[dict[str, Any]]) -> None:
+    def add(self, failures: list[dict[str, Any]], urls: list[str | None] | None = None) -> None:
+        """Add failures to the report (masked) and their URLs as requested to the retry list."""
+        for url in urls if urls is not None else [failure.get("url") for failure in failures]:
+            self.urls.write(("" if self.written_urls == 0 else ",") + json.dumps(url))
+            self.written_urls += 1
         for failure in map(_redacted, failures):
             if self.totals.failed:
                 self.out.write(",\n")
@@ -90,6 +97,8 @@ class ReportFile:
             self.out.write(f",{json.dumps(name)}:{json.dumps(value)}")
         self.out.write("}\n")
         self.out.flush()
+        self.urls.write("]}\n")
+        self.urls.flush()
 
 
 def consolidate(
@@ -107,9 +116,9 @@ def consolidate(
     totals = Totals()
     report_key = f"{settings.report_key_prefix}{execution}.json"
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "report.json"
-        with path.open("w") as out:
-            report = ReportFile(out, settings.max_listed_failures, totals)
+        path, urls_path = Path(folder) / "report.json", Path(folder) / "failed-urls.json"
+        with path.open("w") as out, urls_path.open("w") as urls:
+            report = ReportFile(out, settings.max_listed_failures, totals, urls)
             written = list_keys(layout.results_prefix) if batch_count else set()
             for index, result in _results(layout, batch_count, read_json, written):
                 _add_batch(totals, report, layout, index, result, read_json)
@@ -125,6 +134,7 @@ def consolidate(
                     "skipped": int(event.get("skipped") or 0),
                 }
             )
+        upload(layout.failed_urls_key, urls_path)
         upload(report_key, path)
 
     summary = {
@@ -198,7 +208,9 @@ def _add_batch(
     if isinstance(result, dict):
         totals.requested += int(result.get("requested", 0))
         totals.succeeded += int(result.get("succeeded", 0))
-        report.add(list(result.get("failures") or []))
+        failures = list(result.get("failures") or [])
+        urls = result.get("failedUrls")
+        report.add(failures, urls if isinstance(urls, list) and len(urls) == len(failures) else None)
         return
     totals.crashed_batches += 1
     batch = read_json(layout.batch_key(index)) or {}

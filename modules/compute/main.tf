@@ -99,6 +99,8 @@ locals {
   # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
   batch_objects  = "${var.bucket_arn}/${var.run_key_prefix}*/batches/*"
   result_objects = "${var.bucket_arn}/${var.run_key_prefix}*/results/*"
+  # Every failed URL of a run, unmasked: Consolidate writes it, a later retryFailuresOf reads it.
+  failed_url_lists = "${var.bucket_arn}/${var.run_key_prefix}*/failed-urls.json"
 
   # Bodies over 256 KiB spool to /tmp while they stream to S3: at worst every request in flight holds
   # one image of the largest size allowed.
@@ -241,9 +243,9 @@ data "aws_iam_policy_document" "batch" {
   }
 
   statement {
-    sid       = "ReadReportsToRetry"
+    sid       = "ReadFailedUrlsToRetry"
     actions   = ["s3:GetObject"]
-    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+    resources = [local.failed_url_lists]
   }
 
   dynamic "statement" {
@@ -267,6 +269,14 @@ data "aws_iam_policy_document" "download" {
   statement {
     sid       = "StoreImages"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${var.bucket_arn}/${var.image_key_prefix}*"]
+  }
+
+  # HeadObject of an image whose record replaced another: the record must describe the object under its
+  # key when two executions store one URL at once.
+  statement {
+    sid       = "CheckStoredImages"
+    actions   = ["s3:GetObject"]
     resources = ["${var.bucket_arn}/${var.image_key_prefix}*"]
   }
 
@@ -330,7 +340,7 @@ data "aws_iam_policy_document" "consolidate" {
   statement {
     sid       = "WriteReports"
     actions   = ["s3:PutObject"]
-    resources = ["${var.bucket_arn}/${var.report_key_prefix}*"]
+    resources = ["${var.bucket_arn}/${var.report_key_prefix}*", local.failed_url_lists]
   }
 
   dynamic "statement" {
