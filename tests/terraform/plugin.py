@@ -51,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.option.dest_tf_mod_dir = str(recording.RECORDING.parent.parent if replay else live_module_dir())
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """--dist loadfile, with tests/terraform/'s files as one unit."""
     if config.getoption("dist") != "loadfile":
