@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.terraform.support import REPO_ROOT, path_without_terraform, replay_environment
+from tests.terraform.support import REPO_ROOT, path_without_terraform, replay_command, replay_environment
 
 # The tier's tests of the applied state, which replay must run (and pass), not skip.
 REPLAYED = (
@@ -40,14 +39,7 @@ def test_the_tier_replays_its_state_assertions_without_terraform() -> None:
     environment = replay_environment()
     assert shutil.which("terraform", path=environment["PATH"]) is None
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/terraform/test_terraform_tier.py",
-            "-v",
-            "-rs",
-        ],
+        replay_command("-v"),
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,

@@ -205,10 +205,15 @@ def replay_environment() -> dict[str, str]:
     return environment
 
 
+def replay_command(*options: str) -> list[str]:
+    """pytest on the tier's file; run with ``replay_environment()``, it replays."""
+    return [sys.executable, "-m", "pytest", "tests/terraform/test_terraform_tier.py", "-rs", *options]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m tests.terraform.support [pytest options]``: the tier's tests with terraform off PATH,
     so in replay (make test-replay)."""
-    command = [sys.executable, "-m", "pytest", "tests/terraform/test_terraform_tier.py", "-rs", *(argv or [])]
+    command = replay_command(*(argv or []))
     return subprocess.run(command, cwd=REPO_ROOT, env=replay_environment(), check=False).returncode
 
 
