@@ -151,10 +151,10 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
     lines.extend(f"Failed     {line}" for line in failure_lines[:LISTED_FAILURES])
     if len(failure_lines) > LISTED_FAILURES or summary.get("failed", 0) > len(summary.get("failures") or []):
         lines.append(f"           ... every failure with its reason: {saved.folder / 'report.json'}")
-    if result.error == "InvalidInput":
+    if result.refusal:
         lines.append("Rejected   the request is invalid; fix these fields and run again:")
-        lines.extend(f"           - {problem}" for problem in (result.cause or "").split("; "))
-        lines += saved_lines(saved)
+        lines.extend(f"           - {problem}" for problem in result.refusal.lines())
+        lines += saved_lines(saved, rejected=True)
         stream.write("\n".join(lines) + "\n")
         return
     if result.status != "SUCCEEDED" and result.cause:
@@ -196,11 +196,13 @@ def figure_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def saved_lines(saved: SavedRun) -> list[str]:
+def saved_lines(saved: SavedRun, rejected: bool = False) -> list[str]:
     """Where the run's results stay after the emulator (and its s3:// addresses) is gone."""
     failures = {0: "no failures", 1: "1 failure with its reason"}.get(
         saved.failures, f"{saved.failures} failures with their reasons"
     )
+    if rejected:
+        failures = "the request's problems (invalidFields)"
     return [
         f"Path       {saved.path.line()}",
         f"Saved in   {saved.folder}/",

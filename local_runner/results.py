@@ -92,7 +92,7 @@ def report(result: RunResult, failures: list[dict[str, Any]], *, images: int, re
         "executionName": result.execution_name,
         "status": result.status,
         "error": result.error,
-        "cause": result.cause,
+        "cause": result.refusal.message if result.refusal else result.cause,
         "elapsedSeconds": round(result.elapsed_seconds, 3),
         "requested": summary.get("requested"),
         "succeeded": summary.get("succeeded"),
@@ -103,8 +103,9 @@ def report(result: RunResult, failures: list[dict[str, Any]], *, images: int, re
         "failures": failures,
         "notifications": result.notifications,
     }
-    if result.error == "InvalidInput":
-        document["invalidFields"] = (result.cause or "").split("; ")
+    if result.refusal:
+        document["invalidFields"] = result.refusal.problems
+        document["invalidFieldsNotListed"] = result.refusal.more
     return document
 
 

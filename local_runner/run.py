@@ -30,6 +30,32 @@ class Progress:
     failed: int
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """An InvalidInput cause: the batch step's JSON document (image_downloader.problems.cause_document),
+    or, from elsewhere, one problem in plain text."""
+
+    message: str
+    problems: list[dict[str, str]]
+    more: int = 0
+
+    def lines(self) -> list[str]:
+        lines = [f"{problem['field']}: {problem['problem']}" for problem in self.problems]
+        if self.more:
+            lines.append(f"and {self.more} more problem(s): fix these and run again to see them")
+        return lines
+
+
+def refusal_of(cause: str | None) -> Refusal:
+    try:
+        document = json.loads(cause or "")
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("problems"), list):
+        return Refusal(str(document.get("message", "")), document["problems"], int(document.get("more") or 0))
+    return Refusal(cause or "", [{"field": "request", "problem": cause or "(no cause given)"}])
+
+
 @dataclass
 class RunResult:
     execution_name: str
@@ -45,6 +71,10 @@ class RunResult:
     figures: Figures = field(default_factory=Figures)
     memory_mb: dict[str, int] = field(default_factory=dict)
     staged_input: str | None = None
+
+    @property
+    def refusal(self) -> Refusal | None:
+        return refusal_of(self.cause) if self.error == "InvalidInput" else None
 
     @property
     def images(self) -> int:

@@ -173,9 +173,62 @@ def test_an_invalid_request_is_kept_with_the_fields_to_fix(
 
     report = json.loads((out / "report.json").read_text())
     assert report["error"] == "InvalidInput"
-    assert "resourcePaths: must not be empty" in report["invalidFields"]
-    assert any(field.startswith("baseUrl: must start with http") for field in report["invalidFields"])
+    assert {"field": "resourcePaths", "problem": "must not be empty"} in report["invalidFields"]
+    assert any(
+        entry["field"] == "baseUrl" and entry["problem"].startswith("must start with http")
+        for entry in report["invalidFields"]
+    )
     assert read_records(out) == []
+
+
+def test_each_problem_is_one_entry_and_a_bad_rerun_field_hides_no_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A problem whose text holds '; ' stays one bullet and one entry; skipExisting's problem comes with
+    lambdaConcur's and the path's."""
+    request = tmp_path / "request.json"
+    request.write_text(
+        json.dumps(
+            {
+                "baseUrl": "https://example.com/",
+                "resourcePaths": ["a b.gif", "ok.gif"],
+                "lambdaConcur": True,
+                "skipExisting": 1,
+            }
+        )
+    )
+    out = tmp_path / "run"
+
+    assert main(["--input", str(request), "--out", str(out), "--quiet"]) == 2
+
+    report = json.loads((out / "report.json").read_text())
+    assert [entry["field"] for entry in report["invalidFields"]] == [
+        "skipExisting",
+        "lambdaConcur",
+        "resourcePaths[0]",
+    ]
+    assert "; " in report["invalidFields"][2]["problem"]  # "(found space; percent-encode it)"
+    assert report["invalidFieldsNotListed"] == 0
+    assert report["cause"].startswith("skipExisting: must be true or false, got 1; lambdaConcur:")
+    printed = capsys.readouterr().out
+    bullets = [line.strip() for line in printed.splitlines() if line.strip().startswith("- ")]
+    assert bullets == [f"- {entry['field']}: {entry['problem']}" for entry in report["invalidFields"]]
+    assert "no failures" not in printed
+
+
+def test_past_ten_problems_the_cause_says_how_many_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = request_file(tmp_path, "https://example.com/", [f"../{index}.gif" for index in range(13)])
+    out = tmp_path / "run"
+
+    assert main(["--input", str(request), "--out", str(out), "--quiet"]) == 2
+
+    report = json.loads((out / "report.json").read_text())
+    assert [entry["field"] for entry in report["invalidFields"]] == [f"resourcePaths[{i}]" for i in range(10)]
+    assert report["invalidFieldsNotListed"] == 3
+    assert report["cause"].endswith("; and 3 more problem(s)")
+    assert "- and 3 more problem(s): fix these and run again to see them" in capsys.readouterr().out
 
 
 def test_a_chosen_folder_that_holds_files_is_refused_before_the_run(
