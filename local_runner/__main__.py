@@ -23,6 +23,7 @@ from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
 
 DEFAULT_CONCURRENCY = 5
+EXAMPLE_REQUEST = '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"], "lambdaConcur": 5}'
 LISTED_FAILURES = 20
 SNS_LINES_SHOWN = 12
 
@@ -65,16 +66,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_request(path: Path | None) -> dict[str, Any]:
+    """The request of ``--input``, or exit 2 with one line naming what makes the file unreadable."""
     if path is None:
         return {"resourcePaths": sorted(sample_set()), "lambdaConcur": DEFAULT_CONCURRENCY}
     try:
-        return json.loads(path.read_text())
+        return parse_request_file(path)
+    except UnreadableRequest as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID_INPUT) from None
+
+
+class UnreadableRequest(ValueError):
+    """The request file cannot be read as the JSON text a StartExecution input must be."""
+
+
+def parse_request_file(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
     except OSError as error:
-        problem = f"cannot read {path}: {error.strerror}"
+        raise UnreadableRequest(f"cannot read {path}: {error.strerror}") from None
+    if not data.strip():
+        raise UnreadableRequest(f"{path} is empty: write the request, e.g. {EXAMPLE_REQUEST}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UnreadableRequest(
+            f"{path} is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}; Latin-1?): "
+            "save it as UTF-8"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        problem = f"{path} is not valid JSON: {error}"
-    print(f"error: {problem}", file=sys.stderr)
-    raise SystemExit(EXIT_INVALID_INPUT)
+        raise UnreadableRequest(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise UnreadableRequest(
+            f"{path} is nested too deeply (about {sys.getrecursionlimit()} levels or more, beyond what the "
+            "Lambda runtime's JSON parser reads)"
+        ) from None
+    except ValueError as error:  # a number past Python's integer digit limit, NaN, Infinity
+        problem = str(error)
+        if "integer string conversion" in problem:
+            problem = (
+                f"a number is longer than {sys.get_int_max_str_digits()} digits, more than the Lambda "
+                "runtime's JSON parser reads"
+            )
+        raise UnreadableRequest(f"{path} is not a request the pipeline can read: {problem}") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (a number must be finite)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         result = run_execution(
-            deployment, request, on_progress=None if args.quiet else ProgressLine(sys.stderr)
+            deployment,
+            request,
+            on_progress=None if args.quiet else ProgressLine(sys.stderr),
+            on_notice=lambda notice: print(notice, file=sys.stderr),
         )
-        if result.staged_input:
-            print(f"Request too large to send inline: paths staged at {result.staged_input}", file=sys.stderr)
         saved = save_run(deployment, result, request, run_folder(args.out, result.execution_name))
     print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
     return result.exit_code

@@ -106,17 +106,21 @@ def run_execution(
     poll_seconds: float = 0.2,
     timeout_seconds: float = 3600,
     stage_large_inputs: bool = True,
+    on_notice: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the state machine on ``request`` until it ends; report progress while it runs.
 
     A request over ``STAGE_ABOVE_BYTES`` has its paths uploaded to ``s3://<bucket>/<input prefix>`` and is
-    sent as a ``resourcePathsFrom`` reference (``stage_large_inputs=False`` sends it as it is)."""
+    sent as a ``resourcePathsFrom`` reference (``stage_large_inputs=False`` sends it as it is);
+    ``on_notice`` hears about it before the execution starts."""
     sfn = deployment.client("stepfunctions")
     name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     staged = stage_large_request(deployment, request, name) if stage_large_inputs else None
     if staged:
         request = {key: value for key, value in request.items() if key != "resourcePaths"}
         request["resourcePathsFrom"] = staged
+        if on_notice:
+            on_notice(f"Request too large to send inline: paths staged at {staged}")
     deployment.take_figures()
     started = time.monotonic()
     execution_arn = sfn.start_execution(
@@ -155,14 +159,15 @@ def run_execution(
 
 
 def stage_large_request(deployment: Deployment, request: dict[str, Any], name: str) -> str | None:
-    """Upload the paths of a request too large to send inline; return their s3:// URL, or None."""
+    """Upload the paths of a request too large to send inline; return their s3:// URL, or None.
+
+    They go as a JSON array, entry for entry (a bad one, a number or a path with a newline, is named by
+    the batch step as ``item N``; the text form would strip spaces and drop lines starting with ``#``)."""
     paths = request.get("resourcePaths") if isinstance(request, dict) else None
     if not isinstance(paths, list) or len(json.dumps(request).encode()) <= STAGE_ABOVE_BYTES:
         return None
-    if not all(isinstance(path, str) and "\n" not in path for path in paths):
-        return None  # let the batch step name the bad entries
-    key = f"{deployment.config.input_key_prefix}{name}.txt"
-    body = "".join(f"{path}\n" for path in paths).encode()
+    key = f"{deployment.config.input_key_prefix}{name}.json"
+    body = json.dumps(paths, ensure_ascii=False).encode()
     deployment.client("s3").put_object(Bucket=deployment.config.bucket, Key=key, Body=body)
     return f"s3://{deployment.config.bucket}/{key}"
 

@@ -395,3 +395,21 @@ def test_secrets_in_echoed_values_are_masked() -> None:
     assert "s3cret" not in message
     assert "ftp://***@h/" in message
     assert "token=***" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b"[" + b"9" * 5000 + b"]", "holds a number too long"),
+    ],
+)
+def test_a_paths_file_the_json_parser_cannot_read_is_named(body: bytes, expected: str) -> None:
+    message = rejection(
+        request(resourcePaths=..., resourcePathsFrom="s3://bucket/inputs/p.json"),
+        files={"bucket/inputs/p.json": body},
+    )
+    assert (
+        message
+        == f"resourcePathsFrom: s3://bucket/inputs/p.json: not JSON the batch step can read ({expected})"
+    )

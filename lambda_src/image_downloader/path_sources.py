@@ -97,6 +97,10 @@ def _json_array_paths(reference: str, text: str, errors: Problems) -> LabelledPa
             f"{reference} line {error.lineno} column {error.colno}: not valid JSON ({error.msg})",
         )
         return []
+    except (RecursionError, ValueError) as error:  # nested a thousand deep; a number of 5,000 digits
+        problem = "nested too deeply" if isinstance(error, RecursionError) else "holds a number too long"
+        errors.add("resourcePathsFrom", f"{reference}: not JSON the batch step can read ({problem})")
+        return []
     if not isinstance(values, list):
         errors.add("resourcePathsFrom", f"{reference} must hold a JSON array of paths")
         return []
