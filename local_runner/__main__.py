@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,6 +28,7 @@ DEFAULT_CONCURRENCY = 5
 EXAMPLE_REQUEST = '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"], "lambdaConcur": 5}'
 LISTED_FAILURES = 20
 SNS_LINES_SHOWN = 12
+PROGRESS_EVERY_SECONDS = 5.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -142,23 +145,29 @@ def main(argv: list[str] | None = None) -> int:
             f"run as {LOCAL_MAP_EXECUTION_TYPE} executions locally)",
             file=sys.stderr,
         )
+        progress = None if args.quiet else ProgressLine(sys.stderr)
         result = run_execution(
             deployment,
             request,
-            on_progress=None if args.quiet else ProgressLine(sys.stderr),
+            on_progress=progress,
             on_notice=lambda notice: print(notice, file=sys.stderr),
         )
-        saved = save_run(deployment, result, request, run_folder(args.out, result.execution_name))
+        folder = run_folder(args.out, result.execution_name)
+        saved = save_run(deployment, result, request, folder, progress.saving if progress else None)
     print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
     return result.exit_code
 
 
 class ProgressLine:
-    """``images 12/20 (10 stored, 2 failed)``: redrawn in place on a terminal, a line per change otherwise."""
+    """``images 12/20 (10 stored, 2 failed)``, then ``saving 800/20 images``: redrawn in place on a
+    terminal; elsewhere (CI logs, a file) a line every ``every`` seconds, and the last one."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, every: float = PROGRESS_EVERY_SECONDS) -> None:
         self.stream = stream
+        self.every = every
         self.last: tuple[int, int | None] | None = None
+        self.shown_at = -math.inf
+        self.tty = stream.isatty()
 
     def __call__(self, progress: Progress) -> None:
         state = (progress.done, progress.total)
@@ -166,11 +175,20 @@ class ProgressLine:
             return
         self.last = state
         text = f"images {progress.done}/{progress.total} ({progress.stored} stored, {progress.failed} failed)"
-        if self.stream.isatty():
-            end = "\n" if progress.done >= progress.total else ""
-            self.stream.write(f"\r{text}{end}")
-        else:
+        self.show(text, final=progress.done >= progress.total)
+
+    def saving(self, done: int, total: int) -> None:
+        self.show(f"saving {done}/{plural(total, 'image')}", final=done >= total)
+
+    def show(self, text: str, final: bool) -> None:
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write(f"\r{text}" + ("\n" if final else ""))
+        elif final or now - self.shown_at >= self.every:
             self.stream.write(text + "\n")
+        else:
+            return
+        self.shown_at = now
         self.stream.flush()
 
 
@@ -208,8 +226,8 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
             lines.append(f"           | ... ({len(message) - SNS_LINES_SHOWN} more lines)")
     if not result.notifications:
         lines.append("SNS        no notification sent")
-    lines.append(f"Stored in  s3://{bucket}/ ({len(result.stored_keys)} objects)")
-    lines.append(f"Recorded   {result.record_count} items in DynamoDB table {table}")
+    lines.append(f"Stored in  s3://{bucket}/ ({plural(len(result.stored_keys), 'object')})")
+    lines.append(f"Recorded   {plural(result.record_count, 'item')} in DynamoDB table {table}")
     lines += figure_lines(result)
     lines += saved_lines(saved)
     stream.write("\n".join(lines) + "\n")
@@ -223,7 +241,7 @@ def figure_lines(result: RunResult) -> list[str]:
         f"Payload    largest state payload {result.largest_payload_kib:.1f} KiB of "
         f"{STATE_PAYLOAD_LIMIT_BYTES // 1024} KiB ({figures.largest_payload_state or 'none'})",
         f"Steps      {figures.state_transitions} state transitions, "
-        f"{result.transitions_per_image:.4f} per image (history limit: {HISTORY_EVENT_LIMIT} events)",
+        f"{result.transitions_per_image:.2g} per image (history limit: {HISTORY_EVENT_LIMIT} events)",
         f"Lambda     {sum(figures.invocations.values())} invocations "
         f"({', '.join(f'{name} {count}' for name, count in sorted(figures.invocations.items()))}), "
         f"{figures.gb_seconds(result.memory_mb):.2f} GB-s measured locally",
@@ -237,6 +255,22 @@ def figure_lines(result: RunResult) -> list[str]:
     return lines
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 object``, ``2 objects``; ``1 DynamoDB item``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def images_line(saved: SavedRun) -> str:
+    if not saved.images and not saved.not_saved:
+        return "none (no image was stored)"
+    line = plural(saved.images, "image")
+    if saved.renamed:
+        line += f", {saved.renamed} under a safe local name (report.json: imagesRenamed)"
+    if saved.not_saved:
+        line += f"; {plural(saved.not_saved, 'image')} could not be written (report.json: imagesNotSaved)"
+    return line
+
+
 def saved_lines(saved: SavedRun, rejected: bool = False) -> list[str]:
     """Where the run's results stay after the emulator (and its s3:// addresses) is gone."""
     failures = {0: "no failures", 1: "1 failure with its reason"}.get(
@@ -247,9 +281,10 @@ def saved_lines(saved: SavedRun, rejected: bool = False) -> list[str]:
     return [
         f"Path       {saved.path.line()}",
         f"Saved in   {saved.folder}/",
-        f"           images/        {saved.images} images",
+        f"           images/        {images_line(saved)}",
         f"           report.json    status, counts, {failures}",
-        f"           records.jsonl  {saved.records} DynamoDB items; lambda-logs.jsonl  the functions' logs",
+        f"           records.jsonl  {plural(saved.records, 'DynamoDB item')}; "
+        "lambda-logs.jsonl  the functions' logs",
         "           request.json   the request; path.md  the states it went through, with a diagram",
     ]
 

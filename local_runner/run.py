@@ -11,6 +11,7 @@ from typing import Any
 
 from local_runner.emulator import Deployment
 from local_runner.limits import Figures
+from local_runner.store import bucket_keys
 
 EXIT_SUCCEEDED = 0
 EXIT_IMAGES_FAILED = 1
@@ -193,8 +194,4 @@ def record_count(deployment: Deployment) -> int:
 
 
 def stored_keys(deployment: Deployment) -> list[str]:
-    s3 = deployment.client("s3")
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=deployment.config.bucket, Prefix=deployment.config.image_key_prefix
-    )
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+    return bucket_keys(deployment, deployment.config.image_key_prefix)
