@@ -1,7 +1,7 @@
 """``python -m local_runner``: run the deployed pipeline on this machine, on an in-process AWS emulator.
 
 Exit codes: 0 every image stored; 1 some images failed; 2 the request was invalid; 3 the execution
-failed for another reason.
+failed for another reason; 130/143 stopped by SIGINT/SIGTERM (the run folder holds what is known).
 """
 
 from __future__ import annotations
@@ -9,18 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
+import os
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runner.console import ProgressLine, StopSignals, plural
 from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
 from local_runner.lambda_logs import LEVELS
 from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
 from local_runner.results import OutputFolderNotEmpty, SavedRun, check_output_folder, run_folder, save_run
-from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, run_execution
+from local_runner.run import EXIT_INVALID_INPUT, RunResult, run_execution
 from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
 
@@ -28,7 +28,7 @@ DEFAULT_CONCURRENCY = 5
 EXAMPLE_REQUEST = '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"], "lambdaConcur": 5}'
 LISTED_FAILURES = 20
 SNS_LINES_SHOWN = 12
-PROGRESS_EVERY_SECONDS = 5.0
+EXIT_SIGNALLED = 128
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m local_runner",
         description="Run the image downloader's state machine locally (moto), with the Lambda zip the "
         "Terraform module ships. With no --input, serves the bundled sample images on 127.0.0.1.",
-        epilog="Exit codes: 0 all images stored, 1 some failed, 2 invalid request, 3 execution failed.",
+        epilog="Exit codes: 0 all images stored, 1 some failed, 2 invalid request, 3 execution failed, "
+        "130/143 stopped by Ctrl-C/SIGTERM.",
     )
     parser.add_argument(
         "--input", type=Path, help="request JSON file ({baseUrl, resourcePaths, lambdaConcur})"
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         application_log_level=args.log_level,
     )
     with ExitStack() as stack:
+        stop = stack.enter_context(StopSignals())
         if serve_samples and isinstance(request, dict):
             server = stack.enter_context(SampleServer(sample_set()))
             request["baseUrl"] = server.base_url
@@ -145,51 +147,32 @@ def main(argv: list[str] | None = None) -> int:
             f"run as {LOCAL_MAP_EXECUTION_TYPE} executions locally)",
             file=sys.stderr,
         )
+        if stop.signum is not None:
+            print(f"{stop.name}: stopped before the execution started; nothing was run", file=sys.stderr)
+            return stop.exit_code
         progress = None if args.quiet else ProgressLine(sys.stderr)
         result = run_execution(
             deployment,
             request,
             on_progress=progress,
             on_notice=lambda notice: print(notice, file=sys.stderr),
+            stop_reason=stop.reason,
         )
         folder = run_folder(args.out, result.execution_name)
         saved = save_run(deployment, result, request, folder, progress.saving if progress else None)
+        if stop.signum is not None:
+            print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
+            summary = result.summary or {}
+            print(
+                f"{stop.name}: the execution was stopped; {saved.folder}/ holds what is known: "
+                f"{summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed, "
+                f"{summary.get('notAttempted', 0)} not attempted",
+                file=sys.stderr,
+            )
+            stack.pop_all()  # the stopped batches' threads run on: the emulator stays up until the exit
+            return stop.exit_code
     print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
     return result.exit_code
-
-
-class ProgressLine:
-    """``images 12/20 (10 stored, 2 failed)``, then ``saving 800/20 images``: redrawn in place on a
-    terminal; elsewhere (CI logs, a file) a line every ``every`` seconds, and the last one."""
-
-    def __init__(self, stream: TextIO, every: float = PROGRESS_EVERY_SECONDS) -> None:
-        self.stream = stream
-        self.every = every
-        self.last: tuple[int, int | None] | None = None
-        self.shown_at = -math.inf
-        self.tty = stream.isatty()
-
-    def __call__(self, progress: Progress) -> None:
-        state = (progress.done, progress.total)
-        if state == self.last or progress.total is None:
-            return
-        self.last = state
-        text = f"images {progress.done}/{progress.total} ({progress.stored} stored, {progress.failed} failed)"
-        self.show(text, final=progress.done >= progress.total)
-
-    def saving(self, done: int, total: int) -> None:
-        self.show(f"saving {done}/{plural(total, 'image')}", final=done >= total)
-
-    def show(self, text: str, final: bool) -> None:
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write(f"\r{text}" + ("\n" if final else ""))
-        elif final or now - self.shown_at >= self.every:
-            self.stream.write(text + "\n")
-        else:
-            return
-        self.shown_at = now
-        self.stream.flush()
 
 
 def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, stream: TextIO) -> None:
@@ -202,8 +185,9 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
     ]
     if summary:
         lines.append(
-            f"Images     {summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed "
-            f"of {summary.get('requested', 0)} requested"
+            f"Images     {summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed"
+            + (f", {summary['notAttempted']} not attempted" if summary.get("notAttempted") else "")
+            + f" of {summary.get('requested', 0)} requested"
             f" ({summary.get('duplicatesDropped', 0)} duplicate paths dropped)"
         )
     failure_lines = summary.get("failureLines") or []
@@ -255,11 +239,6 @@ def figure_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 object``, ``2 objects``; ``1 DynamoDB item``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def images_line(saved: SavedRun) -> str:
     if not saved.images and not saved.not_saved:
         return "none (no image was stored)"
@@ -290,4 +269,9 @@ def saved_lines(saved: SavedRun, rejected: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code > EXIT_SIGNALLED:  # the stopped execution's threads are not waited for
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -124,6 +124,9 @@ def report(result: RunResult, failures: list[dict[str, Any]], *, images: int, re
         "failures": failures,
         "notifications": result.notifications,
     }
+    if result.interrupted:
+        document["interrupted"] = result.interrupted
+        document["notAttempted"] = summary.get("notAttempted")
     if result.refusal:
         document["invalidFields"] = result.refusal.problems
         document["invalidFieldsNotListed"] = result.refusal.more

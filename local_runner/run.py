@@ -72,6 +72,7 @@ class RunResult:
     figures: Figures = field(default_factory=Figures)
     memory_mb: dict[str, int] = field(default_factory=dict)
     staged_input: str | None = None
+    interrupted: str | None = None
 
     @property
     def refusal(self) -> Refusal | None:
@@ -108,12 +109,15 @@ def run_execution(
     timeout_seconds: float = 3600,
     stage_large_inputs: bool = True,
     on_notice: Callable[[str], None] | None = None,
+    stop_reason: Callable[[], str | None] | None = None,
 ) -> RunResult:
     """Run the state machine on ``request`` until it ends; report progress while it runs.
 
     A request over ``STAGE_ABOVE_BYTES`` has its paths uploaded to ``s3://<bucket>/<input prefix>`` and is
     sent as a ``resourcePathsFrom`` reference (``stage_large_inputs=False`` sends it as it is);
-    ``on_notice`` hears about it before the execution starts."""
+    ``on_notice`` hears about it before the execution starts. When ``stop_reason()`` gives a reason
+    (a signal), the execution is stopped at once, without waiting for the batches in flight, and the
+    result holds what is known: the images stored so far, the failures of the batches done."""
     sfn = deployment.client("stepfunctions")
     name = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     staged = stage_large_request(deployment, request, name) if stage_large_inputs else None
@@ -127,11 +131,17 @@ def run_execution(
     execution_arn = sfn.start_execution(
         stateMachineArn=deployment.state_machine_arn, name=name, input=json.dumps(request)
     )["executionArn"]
+    interrupted = None
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
         if on_progress:
             on_progress(current_progress(deployment))
         if description["status"] != "RUNNING":
+            break
+        interrupted = stop_reason() if stop_reason else None
+        if interrupted:
+            sfn.stop_execution(executionArn=execution_arn, error="LocalInterrupted", cause=interrupted)
+            description = _described_once_stopped(sfn, execution_arn, interrupted)
             break
         if time.monotonic() - started > timeout_seconds:
             sfn.stop_execution(
@@ -148,7 +158,7 @@ def run_execution(
         error=description.get("error"),
         cause=description.get("cause"),
         output=json.loads(description["output"]) if description.get("output") else None,
-        summary=consolidated[-1] if consolidated else None,
+        summary=consolidated[-1] if consolidated else (partial_summary(deployment) if interrupted else None),
         notifications=deployment.notifications(),
         stored_keys=stored_keys(deployment),
         record_count=record_count(deployment),
@@ -156,7 +166,41 @@ def run_execution(
         figures=figures,
         memory_mb=deployment.memory_mb,
         staged_input=staged,
+        interrupted=interrupted,
     )
+
+
+def _described_once_stopped(sfn: Any, execution_arn: str, reason: str, seconds: float = 1) -> dict[str, Any]:
+    """The stopped execution as AWS describes it at once: ABORTED, with the error and cause of the stop.
+    (moto keeps it RUNNING until the batch in flight returns, and drops the error and cause.)"""
+    deadline = time.monotonic() + seconds
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return {**description, "status": "ABORTED", "error": "LocalInterrupted", "cause": reason}
+
+
+def partial_summary(deployment: Deployment) -> dict[str, Any]:
+    """What a stopped execution is known to have done: the records written so far, and the failures in
+    the results of the batches that ended (the batches in flight are not waited for)."""
+    batches = deployment.invocations.of("batch")
+    requested = int(batches[-1].get("total") or 0) if batches and isinstance(batches[-1], dict) else 0
+    s3 = deployment.client("s3")
+    failures: list[dict[str, Any]] = []
+    for result in deployment.invocations.of("download"):
+        if isinstance(result, dict) and result.get("resultKey"):
+            body = s3.get_object(Bucket=deployment.config.bucket, Key=result["resultKey"])["Body"].read()
+            failures.extend(json.loads(body).get("failures") or [])
+    stored = record_count(deployment)
+    return {
+        "requested": requested,
+        "succeeded": stored,
+        "failed": len(failures),
+        "notAttempted": max(0, requested - stored - len(failures)),
+        "failures": failures,
+    }
 
 
 def stage_large_request(deployment: Deployment, request: dict[str, Any], name: str) -> str | None:
