@@ -11,11 +11,12 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from local_runner.console import ProgressLine, StopSignals, plural
+from local_runner.console import ProgressLine, StopSignals, failure_hints, plural
 from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
 from local_runner.lambda_logs import LEVELS
 from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
@@ -161,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         folder = run_folder(args.out, result.execution_name)
         saved = save_run(deployment, result, request, folder, progress.saving if progress else None)
         if stop.signum is not None:
-            print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
+            print_summary(
+                result,
+                saved,
+                deployment.config.bucket,
+                deployment.config.table,
+                sys.stdout,
+                failure_hints(result, config),
+            )
             summary = result.summary or {}
             print(
                 f"{stop.name}: the execution was stopped; {saved.folder}/ holds what is known: "
@@ -171,11 +179,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             stack.pop_all()  # the stopped batches' threads run on: the emulator stays up until the exit
             return stop.exit_code
-    print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
+    print_summary(
+        result,
+        saved,
+        deployment.config.bucket,
+        deployment.config.table,
+        sys.stdout,
+        failure_hints(result, config),
+    )
     return result.exit_code
 
 
-def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, stream: TextIO) -> None:
+def print_summary(
+    result: RunResult, saved: SavedRun, bucket: str, table: str, stream: TextIO, hints: Sequence[str] = ()
+) -> None:
     summary = result.summary or {}
     lines = [
         "",
@@ -194,6 +211,7 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
     lines.extend(f"Failed     {line}" for line in failure_lines[:LISTED_FAILURES])
     if len(failure_lines) > LISTED_FAILURES or summary.get("failed", 0) > len(summary.get("failures") or []):
         lines.append(f"           ... every failure with its reason: {saved.folder / 'report.json'}")
+    lines.extend(f"Hint       {hint}" for hint in hints)
     if result.refusal:
         lines.append("Rejected   the request is invalid; fix these fields and run again:")
         lines.extend(f"           - {problem}" for problem in result.refusal.lines())

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import sys
 import threading
 import time
 from typing import Any, ClassVar, TextIO
 
-from local_runner.run import Progress
+from local_runner.deployment_config import DeploymentConfig
+from local_runner.run import Progress, RunResult
 
 PROGRESS_EVERY_SECONDS = 5.0
+
+
+_LOCAL_ADDRESS = re.compile(r"\b(loopback|private|link-local) address\b")
+
+
+def failure_hints(result: RunResult, config: DeploymentConfig) -> list[str]:
+    """What to do about failures a local run commonly meets, said where they are listed."""
+    failures = (result.summary or {}).get("failures") or []
+    reasons = [str(failure.get("reason", "")) for failure in failures if isinstance(failure, dict)]
+    hints = []
+    if not config.allow_private_addresses and any(_LOCAL_ADDRESS.search(reason) for reason in reasons):
+        hints.append(
+            "the downloader refuses loopback and private addresses, as on AWS; for a server on this "
+            "machine or network run again with ALLOW_PRIVATE=1 (make run) or --allow-private-addresses"
+        )
+    if any("DNS lookup failed" in reason for reason in reasons):
+        hints.append(
+            "DNS lookups failed: offline? SAMPLES=1 (make run) or --samples serves the request's paths "
+            "from the bundled sample images on 127.0.0.1"
+        )
+    return hints
 
 
 def plural(count: int, noun: str) -> str:

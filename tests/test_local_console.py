@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 
-from local_runner.console import ProgressLine, plural
+from local_runner.console import ProgressLine, failure_hints, plural
 from local_runner.emulator import DeploymentConfig, emulated_deployment
-from local_runner.run import STAGE_ABOVE_BYTES, Progress, run_execution
+from local_runner.run import STAGE_ABOVE_BYTES, Progress, RunResult, run_execution
 
 
 def test_off_a_terminal_progress_is_a_line_every_few_seconds_and_the_last_one() -> None:
@@ -45,3 +45,23 @@ def test_every_notice_about_the_request_comes_before_the_run() -> None:
 
 def test_counts_are_singular_when_one() -> None:
     assert [plural(count, "object") for count in (0, 1, 2)] == ["0 objects", "1 object", "2 objects"]
+
+
+def failed_with(*reasons: str) -> RunResult:
+    failures = [{"url": f"https://h/{index}", "reason": reason} for index, reason in enumerate(reasons)]
+    return RunResult("x", "FAILED", "ImagesFailed", None, None, {"failures": failures}, [])
+
+
+def test_dns_failures_suggest_the_bundled_samples() -> None:
+    hints = failure_hints(failed_with("DNS lookup failed for www.fluentpython.com"), DeploymentConfig())
+    assert hints == [
+        "DNS lookups failed: offline? SAMPLES=1 (make run) or --samples serves the request's paths from the "
+        "bundled sample images on 127.0.0.1"
+    ]
+
+
+def test_the_private_address_hint_is_only_for_a_run_without_the_flag() -> None:
+    result = failed_with("blocked: loopback address 127.0.0.1")
+    assert "ALLOW_PRIVATE=1" in failure_hints(result, DeploymentConfig())[0]
+    assert failure_hints(result, DeploymentConfig(allow_private_addresses=True)) == []
+    assert failure_hints(failed_with("404 Not Found"), DeploymentConfig()) == []

@@ -138,6 +138,9 @@ def test_without_the_opt_out_the_guard_refuses_the_local_server_and_says_why(
     ]
     assert "127.0.0.1" in failures[0]["reason"]
     assert not (out / "images").exists() or files_of(out / "images") == {}
+    printed = capsys.readouterr().out
+    assert "Hint       the downloader refuses loopback and private addresses" in printed
+    assert "run again with ALLOW_PRIVATE=1 (make run) or --allow-private-addresses" in printed
 
 
 def test_report_json_holds_every_failure_with_its_reason_beyond_the_listed_ones(
