@@ -9,6 +9,8 @@ SAMPLES     ?=
 OUT         ?=
 ALLOW_PRIVATE ?=
 LOG_LEVEL   ?=
+STATE       ?=
+FRESH       ?=
 PYTEST_ARGS ?=
 # pytest-xdist workers for make test/pytest (0: none). --dist loadfile keeps each test file on one worker,
 # so the terraform tier's one moto server and one apply stay together and its tests keep their order.
@@ -36,8 +38,8 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1, LOG_LEVEL=DEBUG)
-	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
+run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1, LOG_LEVEL=DEBUG, STATE=dir, FRESH=1)
+	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL)) $(if $(STATE),--state $(STATE)) $(if $(FRESH),--fresh)
 
 # The two virtualenvs are made side by side (about a minute, instead of one and a half), then the steps
 # run one after the other.

@@ -21,9 +21,10 @@ from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, em
 from local_runner.lambda_logs import LEVELS
 from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
 from local_runner.results import OutputFolderNotEmpty, SavedRun, check_output_folder, run_folder, save_run
-from local_runner.run import EXIT_INVALID_INPUT, RunResult, run_execution
+from local_runner.run import EXIT_INVALID_INPUT, RunResult, run_execution, stage_paths_file
 from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
+from local_runner.state import DEFAULT_STATE, STATE_ENV, LocalState, default_state_folder
 
 DEFAULT_CONCURRENCY = 5
 EXAMPLE_REQUEST = '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"], "lambdaConcur": 5}'
@@ -66,6 +67,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the functions' application log level, as the module's lambda.application_log_level "
         f"({DeploymentConfig.application_log_level})",
     )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=default_state_folder(),
+        help="the folder that keeps the local deployment's bucket and table between runs, so that "
+        "skipExisting, retryFailuresOf and resourcePathsFrom work as on AWS (default: "
+        f"{DEFAULT_STATE}/, or ${STATE_ENV})",
+    )
+    parser.add_argument("--fresh", action="store_true", help="empty the --state folder first")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser.parse_args(argv)
 
@@ -139,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         stop = stack.enter_context(StopSignals())
         if serve_samples and isinstance(request, dict):
-            server = stack.enter_context(SampleServer(sample_set()))
+            server = stack.enter_context(SampleServer.on_the_usual_port(sample_set()))
             request["baseUrl"] = server.base_url
             print(f"Serving {len(server.files)} sample images at {server.base_url}", file=sys.stderr)
         deployment = stack.enter_context(emulated_deployment(config))
@@ -148,9 +158,30 @@ def main(argv: list[str] | None = None) -> int:
             f"run as {LOCAL_MAP_EXECUTION_TYPE} executions locally)",
             file=sys.stderr,
         )
+        state = LocalState(args.state)
+        if args.fresh:
+            state.clear()
+        kept = state.restore(deployment)
+        print(
+            f"Local deployment state: {args.state}/ ({plural(kept.objects, 'object')}, "
+            f"{plural(kept.items, 'record')} kept from earlier runs; --fresh or make run FRESH=1 "
+            "starts empty)",
+            file=sys.stderr,
+        )
         if stop.signum is not None:
             print(f"{stop.name}: stopped before the execution started; nothing was run", file=sys.stderr)
             return stop.exit_code
+        try:
+            staged = stage_paths_file(deployment, request, args.input)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        if staged is not request:
+            print(
+                f"Paths file {request['resourcePathsFrom']} staged at {staged['resourcePathsFrom']}",
+                file=sys.stderr,
+            )
+            request = staged
         progress = None if args.quiet else ProgressLine(sys.stderr)
         result = run_execution(
             deployment,
@@ -161,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         folder = run_folder(args.out, result.execution_name)
         saved = save_run(deployment, result, request, folder, progress.saving if progress else None)
+        state.save(deployment)
         if stop.signum is not None:
             print_summary(
                 result,
@@ -177,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{summary.get('notAttempted', 0)} not attempted",
                 file=sys.stderr,
             )
+            state.save(deployment)
             stack.pop_all()  # the stopped batches' threads run on: the emulator stays up until the exit
             return stop.exit_code
     print_summary(

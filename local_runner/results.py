@@ -79,7 +79,7 @@ def save_run(
     check_output_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     images = copy_images(deployment, result.stored_keys, folder / IMAGES_DIR, on_saved)
-    records = table_items(deployment)
+    records = table_items(deployment, execution_arn(deployment, result.execution_name))
     _write_lines(folder / "records.jsonl", (json.dumps(item, sort_keys=True) for item in records))
     _write_lines(
         folder / LOGS_FILE, (json.dumps(line, ensure_ascii=False) for line in deployment.logs.take())
@@ -143,11 +143,11 @@ def all_failures(deployment: Deployment, result: RunResult) -> list[dict[str, An
     return list(summary.get("failures") or [])
 
 
-def table_items(deployment: Deployment) -> list[dict[str, Any]]:
+def table_items(deployment: Deployment, execution_arn: str | None = None) -> list[dict[str, Any]]:
     deserializer = TypeDeserializer()
     items = [
         {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
-        for item in stored_items(deployment)
+        for item in stored_items(deployment, execution_arn)
     ]
     return sorted(items, key=lambda item: str(item.get("url")))
 

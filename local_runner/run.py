@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from local_runner.emulator import Deployment
 from local_runner.limits import Figures
-from local_runner.store import bucket_keys
+from local_runner.store import bucket_keys, execution_record_count, snapshot
 
 EXIT_SUCCEEDED = 0
 EXIT_IMAGES_FAILED = 1
@@ -127,6 +129,7 @@ def run_execution(
         if on_notice:
             on_notice(f"Request too large to send inline: paths staged at {staged}")
     deployment.take_figures()
+    before = snapshot(deployment, deployment.config.image_key_prefix)
     started = time.monotonic()
     execution_arn = sfn.start_execution(
         stateMachineArn=deployment.state_machine_arn, name=name, input=json.dumps(request)
@@ -135,7 +138,7 @@ def run_execution(
     while True:
         description = sfn.describe_execution(executionArn=execution_arn)
         if on_progress:
-            on_progress(current_progress(deployment))
+            on_progress(current_progress(deployment, execution_arn))
         if description["status"] != "RUNNING":
             break
         interrupted = stop_reason() if stop_reason else None
@@ -158,10 +161,12 @@ def run_execution(
         error=description.get("error"),
         cause=description.get("cause"),
         output=json.loads(description["output"]) if description.get("output") else None,
-        summary=consolidated[-1] if consolidated else (partial_summary(deployment) if interrupted else None),
+        summary=consolidated[-1]
+        if consolidated
+        else (partial_summary(deployment, execution_arn) if interrupted else None),
         notifications=deployment.notifications(),
-        stored_keys=stored_keys(deployment),
-        record_count=record_count(deployment),
+        stored_keys=bucket_keys(deployment, deployment.config.image_key_prefix, since=before),
+        record_count=record_count(deployment, execution_arn),
         elapsed_seconds=elapsed,
         figures=figures,
         memory_mb=deployment.memory_mb,
@@ -182,7 +187,7 @@ def _described_once_stopped(sfn: Any, execution_arn: str, reason: str, seconds: 
     return {**description, "status": "ABORTED", "error": "LocalInterrupted", "cause": reason}
 
 
-def partial_summary(deployment: Deployment) -> dict[str, Any]:
+def partial_summary(deployment: Deployment, execution_arn: str) -> dict[str, Any]:
     """What a stopped execution is known to have done: the records written so far, and the failures in
     the results of the batches that ended (the batches in flight are not waited for)."""
     batches = deployment.invocations.of("batch")
@@ -193,7 +198,7 @@ def partial_summary(deployment: Deployment) -> dict[str, Any]:
         if isinstance(result, dict) and result.get("resultKey"):
             body = s3.get_object(Bucket=deployment.config.bucket, Key=result["resultKey"])["Body"].read()
             failures.extend(json.loads(body).get("failures") or [])
-    stored = record_count(deployment)
+    stored = record_count(deployment, execution_arn)
     return {
         "requested": requested,
         "succeeded": stored,
@@ -201,6 +206,27 @@ def partial_summary(deployment: Deployment) -> dict[str, Any]:
         "notAttempted": max(0, requested - stored - len(failures)),
         "failures": failures,
     }
+
+
+def stage_paths_file(deployment: Deployment, request: Any, request_file: Path | None) -> Any:
+    """A request whose ``resourcePathsFrom`` names a local file (relative to the request file), with
+    that file uploaded to ``s3://<bucket>/<input prefix>`` and the reference pointing there."""
+    reference = request.get("resourcePathsFrom") if isinstance(request, dict) else None
+    if not isinstance(reference, str) or reference.startswith("s3://"):
+        return request
+    path = Path(reference)
+    if not path.is_absolute() and request_file is not None:
+        path = request_file.parent / path
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"resourcePathsFrom: {reference} is neither an s3:// URL nor a file ({path} does not exist)"
+        )
+    body = path.read_bytes()
+    key = (
+        f"{deployment.config.input_key_prefix}{path.stem}-{hashlib.sha256(body).hexdigest()[:8]}{path.suffix}"
+    )
+    deployment.client("s3").put_object(Bucket=deployment.config.bucket, Key=key, Body=body)
+    return {**request, "resourcePathsFrom": f"s3://{deployment.config.bucket}/{key}"}
 
 
 def stage_large_request(deployment: Deployment, request: dict[str, Any], name: str) -> str | None:
@@ -217,17 +243,23 @@ def stage_large_request(deployment: Deployment, request: dict[str, Any], name: s
     return f"s3://{deployment.config.bucket}/{key}"
 
 
-def current_progress(deployment: Deployment) -> Progress:
+def current_progress(deployment: Deployment, execution_arn: str | None = None) -> Progress:
     batches = deployment.invocations.of("batch")
     total = batches[-1].get("total") if batches and "total" in batches[-1] else None
     failed = sum(result.get("failed", 0) for result in deployment.invocations.of("download"))
-    stored = record_count(deployment)
+    stored = record_count(deployment, execution_arn)
     return Progress(done=stored + failed, total=total, stored=stored, failed=failed)
 
 
-def record_count(deployment: Deployment) -> int:
-    """Items in the emulated table. moto counts them live in DescribeTable (AWS refreshes ItemCount every
-    few hours); a Scan would sort the whole table on every page, minutes at 100,000 items."""
+def record_count(deployment: Deployment, execution_arn: str | None = None) -> int:
+    """Items in the emulated table (those ``execution_arn`` wrote, when given: the table may hold the
+    records of earlier runs of a persisted local deployment). moto counts them live in DescribeTable
+    (AWS refreshes ItemCount every few hours); a Scan would sort the whole table on every page, minutes
+    at 100,000 items."""
+    if execution_arn is not None:
+        counted = execution_record_count(deployment, execution_arn)
+        if counted is not None:
+            return counted
     dynamodb = deployment.client("dynamodb")
     for _ in range(COUNT_ATTEMPTS - 1):
         try:
@@ -235,7 +267,3 @@ def record_count(deployment: Deployment) -> int:
         except RuntimeError:  # moto counts the items while download threads add to them
             time.sleep(0.01)
     return int(dynamodb.describe_table(TableName=deployment.config.table)["Table"]["ItemCount"])
-
-
-def stored_keys(deployment: Deployment) -> list[str]:
-    return bucket_keys(deployment, deployment.config.image_key_prefix)

@@ -23,13 +23,31 @@ def _bucket_store(bucket: str) -> Any:
     return s3_backends[account][partition].get_bucket(bucket).keys
 
 
-def bucket_keys(deployment: Deployment, prefix: str) -> list[str]:
-    """The keys under ``prefix`` whose current version is an object (not a delete marker), sorted."""
+# key -> the object version current when it was taken (moto's own objects, compared by identity)
+Snapshot = dict[str, Any]
+
+
+def snapshot(deployment: Deployment, prefix: str) -> Snapshot:
+    """The current version of every object under ``prefix``: what a run found before it started (the
+    data a persisted local deployment kept from earlier runs)."""
+    try:
+        store = _bucket_store(deployment.config.bucket)
+    except (KeyError, AttributeError):
+        return {}
+    return {key: value for key, value in store.items() if key.startswith(prefix)}
+
+
+def bucket_keys(deployment: Deployment, prefix: str, since: Snapshot | None = None) -> list[str]:
+    """The keys under ``prefix`` whose current version is an object (not a delete marker), sorted; with
+    ``since``, only those written after that snapshot (new, or written again)."""
     bucket = deployment.config.bucket
+    before = since or {}
     try:
         store = _bucket_store(bucket)
         return sorted(
-            key for key, value in store.items() if key.startswith(prefix) and isinstance(value, FakeKey)
+            key
+            for key, value in store.items()
+            if key.startswith(prefix) and isinstance(value, FakeKey) and before.get(key) is not value
         )
     except (KeyError, AttributeError):
         pages = (
@@ -49,13 +67,31 @@ def object_reader(deployment: Deployment) -> Callable[[str], bytes]:
     return lambda key: store[key].value
 
 
-def table_items(deployment: Deployment) -> list[dict[str, Any]]:
-    """Every item of the run's table, in DynamoDB's JSON form (``{"url": {"S": ...}, ...}``)."""
-    table = deployment.config.table
+def _table(deployment: Deployment) -> Any:
+    account = deployment.state_machine_arn.split(":")[4]
+    return dynamodb_backends[account][REGION].get_table(deployment.config.table)
+
+
+def table_items(deployment: Deployment, execution_arn: str | None = None) -> list[dict[str, Any]]:
+    """The items of the run's table in DynamoDB's JSON form (``{"url": {"S": ...}, ...}``): all of them,
+    or those ``execution_arn`` wrote (its ``executionId``)."""
     try:
-        account = deployment.state_machine_arn.split(":")[4]
-        items = dynamodb_backends[account][REGION].get_table(table).all_items()
-        return [item.to_json()["Attributes"] for item in items]
+        items = [item.to_json()["Attributes"] for item in _table(deployment).all_items()]
     except (KeyError, AttributeError, IndexError):
-        pages = deployment.client("dynamodb").get_paginator("scan").paginate(TableName=table)
-        return [item for page in pages for item in page["Items"]]
+        pages = (
+            deployment.client("dynamodb").get_paginator("scan").paginate(TableName=deployment.config.table)
+        )
+        items = [item for page in pages for item in page["Items"]]
+    if execution_arn is None:
+        return items
+    return [item for item in items if item.get("executionId", {}).get("S") == execution_arn]
+
+
+def execution_record_count(deployment: Deployment, execution_arn: str) -> int | None:
+    """How many items ``execution_arn`` has written so far (None when moto's layout is not the one
+    expected). One pass over the table, taken while download threads add to it."""
+    try:
+        items = list(_table(deployment).items.values())  # one C call: no thread changes it meanwhile
+    except (KeyError, AttributeError, IndexError):
+        return None
+    return sum(1 for item in items if getattr(item.attrs.get("executionId"), "value", None) == execution_arn)
