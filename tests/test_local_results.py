@@ -312,12 +312,13 @@ def test_make_run_passes_out_allow_private_and_log_level_to_the_runner() -> None
 
 
 def test_the_first_run_says_what_it_installs_before_pip_starts(tmp_path: Path) -> None:
-    lines = make_dry_run("run", f"VENV={tmp_path}/.venv")
+    lines = make_dry_run("run", f"RUN_VENV={tmp_path}/.venv-run")
 
     pip = next(index for index, line in enumerate(lines) if "pip install" in line)
     announcements = [line for line in lines[:pip] if line.startswith("echo ")]
     assert len(announcements) == 1
-    assert "requirements-dev.txt" in announcements[0] and "moto" in announcements[0]
+    assert "requirements-run.txt" in announcements[0] and "moto" in announcements[0]
+    assert "requirements-run.txt" in lines[pip]
 
 
 def event(number: int, previous: int, kind: str, seconds: float, **details: object) -> dict:

@@ -15,6 +15,8 @@ from local_runner.__main__ import main
 from local_runner.sample_images import flag_gif
 from tests.support.image_server import ImageServer
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 class Runs:
     def __init__(self, tmp_path: Path, server: ImageServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,3 +120,14 @@ def test_make_run_passes_state_and_fresh_to_the_runner() -> None:
     ).stdout.splitlines()
     command = next(line for line in lines if "-m local_runner" in line)
     assert command.split("-m local_runner", 1)[1].split() == ["--state", "/tmp/st", "--fresh"]
+
+
+def pins(path: Path) -> dict[str, str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_make_runs_light_virtualenv_pins_what_the_dev_one_pins_and_no_test_tool() -> None:
+    run, dev = pins(ROOT / "requirements-run.txt"), pins(ROOT / "requirements-dev.txt")
+    assert {name: dev.get(name) for name in run} == run
+    assert not {"pytest", "ruff", "hypothesis", "Flask", "grpcio", "python-hcl2"} & set(run)
