@@ -95,9 +95,10 @@ bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and fu
 bench-scale: $(VENV)/.installed ## Proof at scale: 1,000,000 paths through ValidateAndBatch, 100,000 images through the local pipeline
 	PYTHONPATH=lambda_src:. $(PY) -m bench.scale
 
-docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables and state machine diagram
+docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables, state machine diagram and sample outputs
 	$(PY) tools/tfdocs.py --write
 	$(PY) -m tools.mermaid --write
+	$(PY) -m tools.readme_samples --write
 
 schema: $(VENV)/.installed ## Regenerate tests/data/aws_provider_schema.json from the pinned CDKTF bindings (needs PyPI)
 	$(PY) tools/provider_schema.py
