@@ -193,15 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = run_folder(args.out, result.execution_name)
         saved = save_run(deployment, result, request, folder, progress.saving if progress else None)
         state.save(deployment)
+        hints = failure_hints(result, config)
+        print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout, hints)
         if stop.signum is not None:
-            print_summary(
-                result,
-                saved,
-                deployment.config.bucket,
-                deployment.config.table,
-                sys.stdout,
-                failure_hints(result, config),
-            )
             summary = result.summary or {}
             print(
                 f"{stop.name}: the execution was stopped; {saved.folder}/ holds what is known: "
@@ -209,17 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{summary.get('notAttempted', 0)} not attempted",
                 file=sys.stderr,
             )
-            state.save(deployment)
             stack.pop_all()  # the stopped batches' threads run on: the emulator stays up until the exit
             return stop.exit_code
-    print_summary(
-        result,
-        saved,
-        deployment.config.bucket,
-        deployment.config.table,
-        sys.stdout,
-        failure_hints(result, config),
-    )
     return result.exit_code
 
 
