@@ -3,6 +3,8 @@
 PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
+# make run's own, lighter virtualenv (requirements-run.txt): the local run without the test tools.
+RUN_VENV    := .venv-run
 CHECKOV_VENV := .venv-checkov
 INPUT       ?=
 SAMPLES     ?=
@@ -10,6 +12,8 @@ OUT         ?=
 ALLOW_PRIVATE ?=
 ALLOWED_HOSTS ?=
 LOG_LEVEL   ?=
+STATE       ?=
+FRESH       ?=
 PYTEST_ARGS ?=
 # pytest-xdist workers for make test/pytest (0: none). --dist loadfile keeps each test file on one worker,
 # so the terraform tier's one moto server and one apply stay together and its tests keep their order.
@@ -31,14 +35,20 @@ $(VENV)/.installed: requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(RUN_VENV)/.installed: requirements-run.txt
+	@echo "Creating $(RUN_VENV) (once, about half a minute): the pinned packages of requirements-run.txt the local run needs: moto, boto3"
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-run.txt
+	touch $@
+
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	@echo "Creating $(CHECKOV_VENV) (once, about a minute): checkov, pinned by requirements-checkov.txt"
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1, ALLOWED_HOSTS=h1,h2, LOG_LEVEL=DEBUG)
-	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses) $(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS)) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
+run: $(RUN_VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1, ALLOWED_HOSTS=h1,h2, LOG_LEVEL=DEBUG, STATE=dir, FRESH=1)
+	$(RUN_VENV)/bin/python -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses) $(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS)) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL)) $(if $(STATE),--state $(STATE)) $(if $(FRESH),--fresh)
 
 # The two virtualenvs are made side by side (about a minute, instead of one and a half), then the steps
 # run one after the other.
@@ -91,12 +101,13 @@ bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and fu
 bench-scale: $(VENV)/.installed ## Proof at scale: 1,000,000 paths through ValidateAndBatch, 100,000 images through the local pipeline
 	PYTHONPATH=lambda_src:. $(PY) -m bench.scale
 
-docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables and state machine diagram
+docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables, state machine diagram and sample outputs
 	$(PY) tools/tfdocs.py --write
 	$(PY) -m tools.mermaid --write
+	$(PY) -m tools.readme_samples --write
 
 schema: $(VENV)/.installed ## Regenerate tests/data/aws_provider_schema.json from the pinned CDKTF bindings (needs PyPI)
 	$(PY) tools/provider_schema.py
 
 clean: ## Remove virtualenvs and caches (keeps the runs in downloads/)
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) $(RUN_VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .hypothesis build

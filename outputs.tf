@@ -89,17 +89,17 @@ output "topic_arn" {
 }
 
 output "function_names" {
-  description = "Lambda function names by role: batch, download, consolidate, status."
+  description = "Lambda function names by role: batch, download, consolidate, status, notify."
   value       = try(module.compute[0].function_names, null)
 }
 
 output "function_arns" {
-  description = "Lambda function ARNs by role: batch, download, consolidate, status."
+  description = "Lambda function ARNs by role: batch, download, consolidate, status, notify."
   value       = try(module.compute[0].function_arns, null)
 }
 
 output "function_role_arns" {
-  description = "ARNs of the functions' roles by function: batch, download, consolidate, status."
+  description = "ARNs of the functions' roles by function: batch, download, consolidate, status, notify."
   value       = try(module.compute[0].role_arns, null)
 }
 
@@ -109,7 +109,7 @@ output "caller_policy_json" {
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups: one per function (batch, download, consolidate, status), the state machine's and the API's access logs."
+  description = "CloudWatch log groups (seven): one per function (batch, download, consolidate, status, notify), the state machine's and the API's access logs."
   value = var.create ? merge(
     module.compute[0].log_group_names,
     { state_machine = module.state_machine[0].log_group_name },

@@ -190,7 +190,8 @@ variable "lambda" {
     Runtime, architecture, log level and the memory (MB) and timeout (seconds) of each function.
     download.ephemeral_storage_mb is the download function's /tmp (512-10240 MB), where image bodies over
     256 KiB are spooled while they stream to S3; null (the default) sizes it for the worst case,
-    limits.max_lambda_concur x downloader.max_image_bytes (2,500 MB with the defaults).
+    limits.max_lambda_concur x downloader.max_image_bytes plus 64 MB (2,564 MB with the defaults:
+    50 x 50 MiB + 64).
   EOT
   type = object({
     runtime               = optional(string, "python3.13")

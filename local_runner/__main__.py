@@ -1,7 +1,7 @@
 """``python -m local_runner``: run the deployed pipeline on this machine, on an in-process AWS emulator.
 
 Exit codes: 0 every image stored; 1 some images failed; 2 the request was invalid; 3 the execution
-failed for another reason.
+failed for another reason; 130/143 stopped by SIGINT/SIGTERM (the run folder holds what is known).
 """
 
 from __future__ import annotations
@@ -9,23 +9,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runner.console import ProgressLine, StopSignals, failure_hints, plural
 from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
 from local_runner.lambda_logs import LEVELS
 from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
 from local_runner.results import OutputFolderNotEmpty, SavedRun, check_output_folder, run_folder, save_run
-from local_runner.run import EXIT_INVALID_INPUT, Progress, RunResult, run_execution
+from local_runner.run import EXIT_INVALID_INPUT, RunResult, run_execution, stage_paths_file
 from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
+from local_runner.state import DEFAULT_STATE, STATE_ENV, LocalState, default_state_folder
 
 DEFAULT_CONCURRENCY = 5
+EXAMPLE_REQUEST = '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"], "lambdaConcur": 5}'
 LISTED_FAILURES = 20
 SNS_LINES_SHOWN = 12
+EXIT_SIGNALLED = 128
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m local_runner",
         description="Run the image downloader's state machine locally (moto), with the Lambda zip the "
         "Terraform module ships. With no --input, serves the bundled sample images on 127.0.0.1.",
-        epilog="Exit codes: 0 all images stored, 1 some failed, 2 invalid request, 3 execution failed.",
+        epilog="Exit codes: 0 all images stored, 1 some failed, 2 invalid request, 3 execution failed, "
+        "130/143 stopped by Ctrl-C/SIGTERM.",
     )
     parser.add_argument(
         "--input", type=Path, help="request JSON file ({baseUrl, resourcePaths, lambdaConcur})"
@@ -69,6 +76,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the functions' application log level, as the module's lambda.application_log_level "
         f"({DeploymentConfig.application_log_level})",
     )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=default_state_folder(),
+        help="the folder that keeps the local deployment's bucket and table between runs, so that "
+        "skipExisting, retryFailuresOf and resourcePathsFrom work as on AWS (default: "
+        f"{DEFAULT_STATE}/, or ${STATE_ENV})",
+    )
+    parser.add_argument("--fresh", action="store_true", help="empty the --state folder first")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser.parse_args(argv)
 
@@ -84,16 +100,55 @@ def _host_list(text: str) -> tuple[str, ...]:
 
 
 def load_request(path: Path | None) -> dict[str, Any]:
+    """The request of ``--input``, or exit 2 with one line naming what makes the file unreadable."""
     if path is None:
         return {"resourcePaths": sorted(sample_set()), "lambdaConcur": DEFAULT_CONCURRENCY}
     try:
-        return json.loads(path.read_text())
+        return parse_request_file(path)
+    except UnreadableRequest as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID_INPUT) from None
+
+
+class UnreadableRequest(ValueError):
+    """The request file cannot be read as the JSON text a StartExecution input must be."""
+
+
+def parse_request_file(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
     except OSError as error:
-        problem = f"cannot read {path}: {error.strerror}"
+        raise UnreadableRequest(f"cannot read {path}: {error.strerror}") from None
+    if not data.strip():
+        raise UnreadableRequest(f"{path} is empty: write the request, e.g. {EXAMPLE_REQUEST}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UnreadableRequest(
+            f"{path} is not UTF-8 text (byte {error.start} is 0x{data[error.start]:02x}; Latin-1?): "
+            "save it as UTF-8"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        problem = f"{path} is not valid JSON: {error}"
-    print(f"error: {problem}", file=sys.stderr)
-    raise SystemExit(EXIT_INVALID_INPUT)
+        raise UnreadableRequest(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise UnreadableRequest(
+            f"{path} is nested too deeply (about {sys.getrecursionlimit()} levels or more, beyond what the "
+            "Lambda runtime's JSON parser reads)"
+        ) from None
+    except ValueError as error:  # a number past Python's integer digit limit, NaN, Infinity
+        problem = str(error)
+        if "integer string conversion" in problem:
+            problem = (
+                f"a number is longer than {sys.get_int_max_str_digits()} digits, more than the Lambda "
+                "runtime's JSON parser reads"
+            )
+        raise UnreadableRequest(f"{path} is not a request the pipeline can read: {problem}") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON (a number must be finite)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         application_log_level=args.log_level,
     )
     with ExitStack() as stack:
+        stop = stack.enter_context(StopSignals())
         if serve_samples and isinstance(request, dict):
-            server = stack.enter_context(SampleServer(sample_set()))
+            server = stack.enter_context(SampleServer.on_the_usual_port(sample_set()))
             request["baseUrl"] = server.base_url
             print(f"Serving {len(server.files)} sample images at {server.base_url}", file=sys.stderr)
         deployment = stack.enter_context(emulated_deployment(config))
@@ -122,38 +178,59 @@ def main(argv: list[str] | None = None) -> int:
             f"run as {LOCAL_MAP_EXECUTION_TYPE} executions locally)",
             file=sys.stderr,
         )
-        result = run_execution(
-            deployment, request, on_progress=None if args.quiet else ProgressLine(sys.stderr)
+        state = LocalState(args.state)
+        if args.fresh:
+            state.clear()
+        kept = state.restore(deployment)
+        print(
+            f"Local deployment state: {args.state}/ ({plural(kept.objects, 'object')}, "
+            f"{plural(kept.items, 'record')} kept from earlier runs; --fresh or make run FRESH=1 "
+            "starts empty)",
+            file=sys.stderr,
         )
-        if result.staged_input:
-            print(f"Request too large to send inline: paths staged at {result.staged_input}", file=sys.stderr)
-        saved = save_run(deployment, result, request, run_folder(args.out, result.execution_name))
-    print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout)
+        if stop.signum is not None:
+            print(f"{stop.name}: stopped before the execution started; nothing was run", file=sys.stderr)
+            return stop.exit_code
+        try:
+            staged = stage_paths_file(deployment, request, args.input)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INVALID_INPUT
+        if staged is not request:
+            print(
+                f"Paths file {request['resourcePathsFrom']} staged at {staged['resourcePathsFrom']}",
+                file=sys.stderr,
+            )
+            request = staged
+        progress = None if args.quiet else ProgressLine(sys.stderr)
+        result = run_execution(
+            deployment,
+            request,
+            on_progress=progress,
+            on_notice=lambda notice: print(notice, file=sys.stderr),
+            stop_reason=stop.reason,
+        )
+        folder = run_folder(args.out, result.execution_name)
+        saved = save_run(deployment, result, request, folder, progress.saving if progress else None)
+        state.save(deployment)
+        hints = failure_hints(result, config)
+        print_summary(result, saved, deployment.config.bucket, deployment.config.table, sys.stdout, hints)
+        if stop.signum is not None:
+            summary = result.summary or {}
+            print(
+                f"{stop.name}: the execution was stopped; {saved.folder}/ holds what is known: "
+                f"{summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed, "
+                f"{summary.get('notAttempted', 0)} not attempted",
+                file=sys.stderr,
+            )
+            stack.pop_all()  # the stopped batches' threads run on: the emulator stays up until the exit
+            return stop.exit_code
     return result.exit_code
 
 
-class ProgressLine:
-    """``images 12/20 (10 stored, 2 failed)``: redrawn in place on a terminal, a line per change otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.last: tuple[int, int | None] | None = None
-
-    def __call__(self, progress: Progress) -> None:
-        state = (progress.done, progress.total)
-        if state == self.last or progress.total is None:
-            return
-        self.last = state
-        text = f"images {progress.done}/{progress.total} ({progress.stored} stored, {progress.failed} failed)"
-        if self.stream.isatty():
-            end = "\n" if progress.done >= progress.total else ""
-            self.stream.write(f"\r{text}{end}")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-
-def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, stream: TextIO) -> None:
+def print_summary(
+    result: RunResult, saved: SavedRun, bucket: str, table: str, stream: TextIO, hints: Sequence[str] = ()
+) -> None:
     summary = result.summary or {}
     lines = [
         "",
@@ -163,18 +240,20 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
     ]
     if summary:
         lines.append(
-            f"Images     {summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed "
-            f"of {summary.get('requested', 0)} requested"
+            f"Images     {summary.get('succeeded', 0)} stored, {summary.get('failed', 0)} failed"
+            + (f", {summary['notAttempted']} not attempted" if summary.get("notAttempted") else "")
+            + f" of {summary.get('requested', 0)} requested"
             f" ({summary.get('duplicatesDropped', 0)} duplicate paths dropped)"
         )
     failure_lines = summary.get("failureLines") or []
     lines.extend(f"Failed     {line}" for line in failure_lines[:LISTED_FAILURES])
     if len(failure_lines) > LISTED_FAILURES or summary.get("failed", 0) > len(summary.get("failures") or []):
         lines.append(f"           ... every failure with its reason: {saved.folder / 'report.json'}")
-    if result.error == "InvalidInput":
+    lines.extend(f"Hint       {hint}" for hint in hints)
+    if result.refusal:
         lines.append("Rejected   the request is invalid; fix these fields and run again:")
-        lines.extend(f"           - {problem}" for problem in (result.cause or "").split("; "))
-        lines += saved_lines(saved)
+        lines.extend(f"           - {problem}" for problem in result.refusal.lines())
+        lines += saved_lines(saved, rejected=True)
         stream.write("\n".join(lines) + "\n")
         return
     if result.status != "SUCCEEDED" and result.cause:
@@ -187,8 +266,8 @@ def print_summary(result: RunResult, saved: SavedRun, bucket: str, table: str, s
             lines.append(f"           | ... ({len(message) - SNS_LINES_SHOWN} more lines)")
     if not result.notifications:
         lines.append("SNS        no notification sent")
-    lines.append(f"Stored in  s3://{bucket}/ ({len(result.stored_keys)} objects)")
-    lines.append(f"Recorded   {result.record_count} items in DynamoDB table {table}")
+    lines.append(f"Stored in  s3://{bucket}/ ({plural(len(result.stored_keys), 'object')})")
+    lines.append(f"Recorded   {plural(result.record_count, 'item')} in DynamoDB table {table}")
     lines += figure_lines(result)
     lines += saved_lines(saved)
     stream.write("\n".join(lines) + "\n")
@@ -202,7 +281,7 @@ def figure_lines(result: RunResult) -> list[str]:
         f"Payload    largest state payload {result.largest_payload_kib:.1f} KiB of "
         f"{STATE_PAYLOAD_LIMIT_BYTES // 1024} KiB ({figures.largest_payload_state or 'none'})",
         f"Steps      {figures.state_transitions} state transitions, "
-        f"{result.transitions_per_image:.4f} per image (history limit: {HISTORY_EVENT_LIMIT} events)",
+        f"{result.transitions_per_image:.2g} per image (history limit: {HISTORY_EVENT_LIMIT} events)",
         f"Lambda     {sum(figures.invocations.values())} invocations "
         f"({', '.join(f'{name} {count}' for name, count in sorted(figures.invocations.items()))}), "
         f"{figures.gb_seconds(result.memory_mb):.2f} GB-s measured locally",
@@ -216,20 +295,39 @@ def figure_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def saved_lines(saved: SavedRun) -> list[str]:
+def images_line(saved: SavedRun) -> str:
+    if not saved.images and not saved.not_saved:
+        return "none (no image was stored)"
+    line = plural(saved.images, "image")
+    if saved.renamed:
+        line += f", {saved.renamed} under a safe local name (report.json: imagesRenamed)"
+    if saved.not_saved:
+        line += f"; {plural(saved.not_saved, 'image')} could not be written (report.json: imagesNotSaved)"
+    return line
+
+
+def saved_lines(saved: SavedRun, rejected: bool = False) -> list[str]:
     """Where the run's results stay after the emulator (and its s3:// addresses) is gone."""
     failures = {0: "no failures", 1: "1 failure with its reason"}.get(
         saved.failures, f"{saved.failures} failures with their reasons"
     )
+    if rejected:
+        failures = "the request's problems (invalidFields)"
     return [
         f"Path       {saved.path.line()}",
         f"Saved in   {saved.folder}/",
-        f"           images/        {saved.images} images",
+        f"           images/        {images_line(saved)}",
         f"           report.json    status, counts, {failures}",
-        f"           records.jsonl  {saved.records} DynamoDB items; lambda-logs.jsonl  the functions' logs",
+        f"           records.jsonl  {plural(saved.records, 'DynamoDB item')}; "
+        "lambda-logs.jsonl  the functions' logs",
         "           request.json   the request; path.md  the states it went through, with a diagram",
     ]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code > EXIT_SIGNALLED:  # the stopped execution's threads are not waited for
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -50,6 +52,10 @@ TASK_TIMEOUT_MARGIN_SECONDS = 15
 # moto 5.2.5's parser refuses ExecutionType EXPRESS for a Distributed Map's children: the local run always
 # runs STANDARD children, whatever map_execution_type the module deploys.
 LOCAL_MAP_EXECUTION_TYPE = "STANDARD"
+
+
+DEEP_RECURSION_LIMIT = 20_000
+DEEP_THREAD_STACK_BYTES = 16 * 1024 * 1024  # 990 levels pass with 8 MB
 
 
 @dataclass
@@ -104,6 +110,21 @@ def _backend_lookup_without_contention() -> Any:
 
 
 @contextmanager
+def room_for_deep_documents() -> Iterator[None]:
+    """Let moto's interpreter walk a request as deeply nested as the Lambda runtime's JSON parser reads
+    (about 1,000 levels): it recurses several frames a level, and without room a request AWS passes to
+    the batch step (900 levels inside resourcePaths) would end the local execution States.Runtime."""
+    limit, stack_size = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
+    threading.stack_size(max(stack_size, DEEP_THREAD_STACK_BYTES))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+        threading.stack_size(stack_size)
+
+
+@contextmanager
 def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) -> Iterator[Deployment]:
     """Create, in moto, what the Terraform module creates, and yield it; everything vanishes afterwards."""
     specs = config.functions()
@@ -131,6 +152,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
         )
         stack.enter_context(enforced_limits(recorder))
         stack.enter_context(_backend_lookup_without_contention())
+        stack.enter_context(room_for_deep_documents())
         deployment = _create_resources(config, zip_path, log, recorder, logs)
         recorder.take()
         logs.take()

@@ -209,6 +209,18 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
             current_state.name = outer
         check_history(self.name, env)
 
+    def naming_the_state(original: Callable[..., None]) -> Callable[..., None]:
+        """A state's output check (on the task's own thread for a Task) names that state."""
+
+        def verify_size_quota(self: CommonStateField, env: Environment, value: Any) -> None:
+            outer, current_state.name = getattr(current_state, "name", None), self.name
+            try:
+                original(self, env, value)
+            finally:
+                current_state.name = outer
+
+        return verify_size_quota
+
     def eval_state_input(self: CommonStateField, env: Environment) -> None:
         size = _payload_size(env.states.get_input())
         recorder.payload(f"{self.name} (input)", size)
@@ -261,6 +273,10 @@ def enforced_limits(recorder: Recorder) -> Iterator[None]:
     patches: list[tuple[Any, str, Callable[..., Any]]] = [
         (CommonStateField, "_eval_body", eval_body),
         (CommonStateField, "_eval_state_input", eval_state_input),
+        *(
+            (cls, "_verify_size_quota", naming_the_state(cls.__dict__["_verify_size_quota"]))
+            for cls in (CommonStateField, StateTaskLambda, state_task_service.StateTaskService)
+        ),
         (StateTaskLambda, "_eval_parameters", lambda_parameters),
         (StateTask, "_eval_parameters", task_parameters),
         (S3Response, "put_object", put_object),

@@ -13,23 +13,31 @@ A run never writes into a folder that already holds files, so no run replaces an
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from boto3.dynamodb.types import TypeDeserializer
 
 from local_runner.emulator import Deployment
 from local_runner.history import ExecutionPath, execution_path, history_events
+from local_runner.names import Renamed, local_names, safe_local_names
+
+__all__ = ["local_names"]
 from local_runner.run import RunResult
+from local_runner.store import object_reader
+from local_runner.store import table_items as stored_items
 
 DEFAULT_ROOT = Path("downloads")
 IMAGES_DIR = "images"
 LOGS_FILE = "lambda-logs.jsonl"
+SAVE_WORKERS = 8
 
 
 class OutputFolderNotEmpty(Exception):
@@ -43,6 +51,8 @@ class SavedRun:
     records: int
     failures: int
     path: ExecutionPath
+    renamed: int = 0
+    not_saved: int = 0
 
 
 def check_output_folder(folder: Path | None) -> None:
@@ -58,18 +68,27 @@ def run_folder(out: Path | None, execution_name: str) -> Path:
     return out if out is not None else DEFAULT_ROOT / execution_name
 
 
-def save_run(deployment: Deployment, result: RunResult, request: object, folder: Path) -> SavedRun:
+def save_run(
+    deployment: Deployment,
+    result: RunResult,
+    request: object,
+    folder: Path,
+    on_saved: Callable[[int, int], None] | None = None,
+) -> SavedRun:
     """Write the run's images, report, records, request and path into ``folder``."""
     check_output_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    images = copy_images(deployment, result.stored_keys, folder / IMAGES_DIR)
-    records = table_items(deployment)
+    images = copy_images(deployment, result.stored_keys, folder / IMAGES_DIR, on_saved)
+    records = table_items(deployment, execution_arn(deployment, result.execution_name))
     _write_lines(folder / "records.jsonl", (json.dumps(item, sort_keys=True) for item in records))
     _write_lines(
         folder / LOGS_FILE, (json.dumps(line, ensure_ascii=False) for line in deployment.logs.take())
     )
     failures = all_failures(deployment, result)
-    document = report(result, failures, images=len(images), records=len(records))
+    document = report(result, failures, images=images.written, records=len(records))
+    if images.renamed or images.not_saved:
+        document["imagesRenamed"] = [entry.as_dict() for entry in images.renamed]
+        document["imagesNotSaved"] = images.not_saved
     (folder / "report.json").write_text(json.dumps(document, indent=2) + "\n")
     (folder / "request.json").write_text(json.dumps(request, indent=2) + "\n")
     sfn = deployment.client("stepfunctions")
@@ -79,7 +98,9 @@ def save_run(deployment: Deployment, result: RunResult, request: object, folder:
     )
     path = execution_path(history_events(sfn, arn), definition)
     (folder / "path.md").write_text(path.markdown(definition, f"Path of {result.execution_name}"))
-    return SavedRun(folder, len(images), len(records), len(failures), path)
+    return SavedRun(
+        folder, images.written, len(records), len(failures), path, len(images.renamed), len(images.not_saved)
+    )
 
 
 def execution_arn(deployment: Deployment, execution_name: str) -> str:
@@ -92,7 +113,7 @@ def report(result: RunResult, failures: list[dict[str, Any]], *, images: int, re
         "executionName": result.execution_name,
         "status": result.status,
         "error": result.error,
-        "cause": result.cause,
+        "cause": result.refusal.message if result.refusal else result.cause,
         "elapsedSeconds": round(result.elapsed_seconds, 3),
         "requested": summary.get("requested"),
         "succeeded": summary.get("succeeded"),
@@ -103,8 +124,12 @@ def report(result: RunResult, failures: list[dict[str, Any]], *, images: int, re
         "failures": failures,
         "notifications": result.notifications,
     }
-    if result.error == "InvalidInput":
-        document["invalidFields"] = (result.cause or "").split("; ")
+    if result.interrupted:
+        document["interrupted"] = result.interrupted
+        document["notAttempted"] = summary.get("notAttempted")
+    if result.refusal:
+        document["invalidFields"] = result.refusal.problems
+        document["invalidFieldsNotListed"] = result.refusal.more
     return document
 
 
@@ -118,13 +143,11 @@ def all_failures(deployment: Deployment, result: RunResult) -> list[dict[str, An
     return list(summary.get("failures") or [])
 
 
-def table_items(deployment: Deployment) -> list[dict[str, Any]]:
+def table_items(deployment: Deployment, execution_arn: str | None = None) -> list[dict[str, Any]]:
     deserializer = TypeDeserializer()
-    pages = deployment.client("dynamodb").get_paginator("scan").paginate(TableName=deployment.config.table)
     items = [
         {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
-        for page in pages
-        for item in page["Items"]
+        for item in stored_items(deployment, execution_arn)
     ]
     return sorted(items, key=lambda item: str(item.get("url")))
 
@@ -135,53 +158,44 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def copy_images(deployment: Deployment, keys: list[str], target: Path) -> list[Path]:
-    """Download each stored image to ``target``, named by host (without scheme and port) and path."""
+@dataclass(frozen=True)
+class SavedImages:
+    written: int
+    renamed: list[Renamed]
+    not_saved: list[dict[str, str]]
+
+
+def copy_images(
+    deployment: Deployment, keys: list[str], target: Path, on_saved: Callable[[int, int], None] | None = None
+) -> SavedImages:
+    """Write each stored image to ``target``, named by host (without scheme and port) and path
+    (``local_runner.names``), several at a time, straight from the emulator's store."""
     prefix = deployment.config.image_key_prefix
-    names = local_names([key.removeprefix(prefix) for key in keys])
-    s3 = deployment.client("s3")
-    written = []
-    for key in keys:
-        path = (target / names[key.removeprefix(prefix)]).resolve()
-        if not path.is_relative_to(target.resolve()):
-            raise ValueError(f"refusing to write {key} outside {target}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(deployment.config.bucket, key, str(path))
-        written.append(path)
-    return written
+    names, renamed = safe_local_names([key.removeprefix(prefix) for key in keys])
+    read = object_reader(deployment)
+    paths = {key: target / names[key.removeprefix(prefix)] for key in keys}
+    for folder in sorted({path.parent for path in paths.values()}):
+        with contextlib.suppress(OSError):  # the images under it say why they could not be written
+            folder.mkdir(parents=True, exist_ok=True)
+    not_saved: list[dict[str, str]] = []
+    done = 0
+    lock = threading.Lock()
 
+    def save(key: str) -> None:
+        nonlocal done
+        try:
+            paths[key].write_bytes(read(key))
+        except (OSError, ValueError) as error:  # ValueError: a name the OS cannot take (a NUL)
+            with lock:
+                not_saved.append({"key": key, "reason": getattr(error, "strerror", None) or str(error)})
+        with lock:
+            done += 1
+            if on_saved:
+                on_saved(done, len(keys))
 
-def local_names(relative_keys: Iterable[str]) -> dict[str, str]:
-    """``http/127.0.0.1:41783/cn/cn.gif`` -> ``127.0.0.1/cn/cn.gif``: a local server's port changes on
-    every run, and one run rarely uses two schemes for one host. The scheme and the port are kept
-    (``h_https``, ``h_8080``) only when one run fetched from two origins of the same host. A query stays
-    in the name with its ``%`` and ``/`` escaped, so two URLs never get one file (the S3 key's rule)."""
-    keys = list(relative_keys)
-    origins_by_host: dict[str, set[tuple[str, str]]] = {}
-    for key in keys:
-        scheme, authority, _ = key.split("/", 2)
-        host, port = _host_and_port(authority)
-        origins_by_host.setdefault(host, set()).add((scheme, port))
-    names = {}
-    for key in keys:
-        scheme, authority, rest = key.split("/", 2)
-        host, port = _host_and_port(authority)
-        origins = origins_by_host[host]
-        folder = host
-        if len(origins) > 1:
-            several_schemes = len({origin_scheme for origin_scheme, _ in origins}) > 1
-            folder = "_".join([host, *([scheme] if several_schemes else []), *([port] if port else [])])
-        path, marker, query = rest.partition("?")
-        names[key] = f"{folder}/{path}" + (
-            f"?{query.replace('%', '%25').replace('/', '%2F')}" if marker else ""
-        )
-    return names
-
-
-def _host_and_port(authority: str) -> tuple[str, str]:
-    parts = urlsplit(f"//{authority}")
-    host = authority[: authority.rfind(":")] if parts.port is not None else authority
-    return host, str(parts.port or "")
+    with ThreadPoolExecutor(max_workers=SAVE_WORKERS) as pool:
+        list(pool.map(save, keys))
+    return SavedImages(len(keys) - len(not_saved), renamed, sorted(not_saved, key=lambda entry: entry["key"]))
 
 
 def _write_lines(path: Path, lines: Iterable[str]) -> None:

@@ -57,6 +57,13 @@ def image_server() -> Iterator[ImageServer]:
 
 
 @pytest.fixture(autouse=True)
+def _local_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's local runs keep their deployment state in a folder of the test's own, never in the
+    repository's downloads/ (a test that runs twice on one state passes --state itself)."""
+    monkeypatch.setenv("LOCAL_RUNNER_STATE", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
 def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region, so no test can reach a real AWS account."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

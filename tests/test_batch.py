@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from image_downloader import batch
+from image_downloader import batch, problems
 from image_downloader.errors import ConfigurationError, InvalidInput
 from image_downloader.runs import RunLayout
 from image_downloader.settings import MAX_BATCHES_PER_EXECUTION, BatchSettings, batch_settings_from_env
@@ -257,7 +257,7 @@ def test_paths_inline_and_by_reference_together_are_refused() -> None:
         (request(lambdaConcur=True), "lambdaConcur: must be an integer from 1 to 20, got a boolean"),
         (request(lambdaConcur=2.5), "lambdaConcur: must be an integer from 1 to 20, got the number 2.5"),
         (request(batchSize=0), "batchSize: 0 is out of range"),
-        (request(lambdaconcur=3), "unknown field 'lambdaconcur'"),
+        (request(lambdaconcur=3), "lambdaconcur: unknown field (expected one of baseUrl"),
         ([], "the request must be a JSON object, got a list"),
     ],
 )
@@ -288,6 +288,29 @@ def test_a_long_list_of_problems_is_cut_with_a_count() -> None:
     message = rejection(request(resourcePaths=[f"../{i}" for i in range(15)]))
     assert message.count("resourcePaths[") == batch.MAX_LISTED_ERRORS
     assert message.endswith("and 5 more problem(s)")
+
+
+def test_the_cause_carries_the_problems_as_data_within_step_functions_limit() -> None:
+    """Ten problems of the longest text allowed, twice (message and list), inside the Lambda error's JSON:
+    under the 32,768 characters of a Step Functions cause."""
+    long_path = "../" + '\u00e9"' * 5000
+    with pytest.raises(InvalidInput) as raised:
+        batch.parse_request(request(resourcePaths=[long_path] * 12, **{"x" * 5000: 1}), SETTINGS, reader({}))
+    document = json.loads(problems.cause_document(raised.value))
+    assert len(document["problems"]) == batch.MAX_LISTED_ERRORS
+    assert document["more"] == 3
+    assert document["problems"][0]["field"] == "x" * 199 + "…"
+    assert document["problems"][1]["field"] == "resourcePaths[0]"
+    assert document["message"].endswith("; and 3 more problem(s)")
+    lambda_error = json.dumps({"errorMessage": problems.cause_document(raised.value), "errorType": "x"})
+    assert len(lambda_error) <= 32_768
+
+
+def test_a_bad_rerun_field_is_named_with_the_others() -> None:
+    aws = batch.AwsReruns(SETTINGS, None)
+    with pytest.raises(InvalidInput) as raised:
+        batch.parse_rerun(request(skipExisting="yes", lambdaConcur=0), SETTINGS, reader({}), aws)
+    assert [problem.field for problem in raised.value.problems] == ["skipExisting", "lambdaConcur"]
 
 
 @mock_aws
@@ -372,3 +395,21 @@ def test_secrets_in_echoed_values_are_masked() -> None:
     assert "s3cret" not in message
     assert "ftp://***@h/" in message
     assert "token=***" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b"[" + b"9" * 5000 + b"]", "holds a number too long"),
+    ],
+)
+def test_a_paths_file_the_json_parser_cannot_read_is_named(body: bytes, expected: str) -> None:
+    message = rejection(
+        request(resourcePaths=..., resourcePathsFrom="s3://bucket/inputs/p.json"),
+        files={"bucket/inputs/p.json": body},
+    )
+    assert (
+        message
+        == f"resourcePathsFrom: s3://bucket/inputs/p.json: not JSON the batch step can read ({expected})"
+    )

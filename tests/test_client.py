@@ -237,6 +237,7 @@ def test_an_invalid_request_exits_2_with_the_validation_message(open_api: Stack)
     result = open_api.cli("run", request, *FAST, auth="NONE")
     assert result.code == ExitCode.INVALID_REQUEST, result
     assert "[InvalidInput]" in result.out and "must not contain '..'" in result.out
+    assert '"problems"' not in result.out  # the status API gives the message as the cause, the list apart
 
 
 def test_a_request_file_that_is_not_json_exits_2_before_anything_is_sent(open_api: Stack) -> None:

@@ -51,9 +51,8 @@ def test_downloads_every_image_to_a_folder(image_server: ImageServer, tmp_path: 
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"4 images downloaded to {out} in ")
-    host = image_server.base_url.removeprefix("http://").rstrip("/")
-    for path in paths:
-        assert (out / "http" / host / path).read_bytes() == flag_gif(path)
+    for path in paths:  # as make run names them: <host>/<path>, without the scheme and the port
+        assert (out / "127.0.0.1" / path).read_bytes() == flag_gif(path)
 
 
 def test_discards_without_out_and_fails_when_an_image_failed(
@@ -108,11 +107,21 @@ def test_out_never_overwrites_one_url_with_another_and_spellings_of_one_url_are_
         [flag_gif("query"), flag_gif("escaped"), flag_gif("b"), flag_gif("query")]
     )
 
+    assert {path.relative_to(out).parts[0] for path in files} == {"127.0.0.1"}  # make run's <host>/<path>
+    assert (out / "127.0.0.1" / "ok" / "b.gif").read_bytes() == flag_gif("b")
+
     again = run_cli(*args, "--out", str(out), "--allow-private-addresses")
 
-    assert again.returncode == 1
-    assert again.stdout.splitlines()[1:3] == ["4 failed:", again.stdout.splitlines()[2]]
-    assert "exists already: not overwritten" in again.stdout
+    assert again.returncode == 0, again.stdout  # the same content already there counts as downloaded
+    assert again.stdout.startswith(f"4 images downloaded to {out} in ")
+    (out / "127.0.0.1" / "ok" / "b.gif").write_bytes(b"another image")
+
+    changed = run_cli(*args, "--out", str(out), "--allow-private-addresses")
+
+    assert changed.returncode == 1
+    assert changed.stdout.splitlines()[1] == "1 failed:"
+    assert "b.gif exists already with other content: not overwritten" in changed.stdout
+    assert (out / "127.0.0.1" / "ok" / "b.gif").read_bytes() == b"another image"
     assert len([path for path in out.rglob("*") if path.is_file()]) == 4
 
 

@@ -193,6 +193,6 @@ def test_a_url_whose_key_would_be_too_long_is_refused_before_anything_is_downloa
     )
 
     assert (result.status, result.error) == ("FAILED", "InvalidInput")
-    assert result.cause.startswith("resourcePaths[1]: cannot be stored: its S3 key")
-    assert "S3 allows 1024" in result.cause
+    assert result.refusal.message.startswith("resourcePaths[1]: cannot be stored: its S3 key")
+    assert "S3 allows 1024" in result.refusal.problems[0]["problem"]
     assert image_server.hits("short.gif") == image_server.hits(long_path) == 0

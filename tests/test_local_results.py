@@ -138,6 +138,9 @@ def test_without_the_opt_out_the_guard_refuses_the_local_server_and_says_why(
     ]
     assert "127.0.0.1" in failures[0]["reason"]
     assert not (out / "images").exists() or files_of(out / "images") == {}
+    printed = capsys.readouterr().out
+    assert "Hint       the downloader refuses loopback and private addresses" in printed
+    assert "run again with ALLOW_PRIVATE=1 (make run) or --allow-private-addresses" in printed
 
 
 def test_report_json_holds_every_failure_with_its_reason_beyond_the_listed_ones(
@@ -173,9 +176,62 @@ def test_an_invalid_request_is_kept_with_the_fields_to_fix(
 
     report = json.loads((out / "report.json").read_text())
     assert report["error"] == "InvalidInput"
-    assert "resourcePaths: must not be empty" in report["invalidFields"]
-    assert any(field.startswith("baseUrl: must start with http") for field in report["invalidFields"])
+    assert {"field": "resourcePaths", "problem": "must not be empty"} in report["invalidFields"]
+    assert any(
+        entry["field"] == "baseUrl" and entry["problem"].startswith("must start with http")
+        for entry in report["invalidFields"]
+    )
     assert read_records(out) == []
+
+
+def test_each_problem_is_one_entry_and_a_bad_rerun_field_hides_no_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A problem whose text holds '; ' stays one bullet and one entry; skipExisting's problem comes with
+    lambdaConcur's and the path's."""
+    request = tmp_path / "request.json"
+    request.write_text(
+        json.dumps(
+            {
+                "baseUrl": "https://example.com/",
+                "resourcePaths": ["a b.gif", "ok.gif"],
+                "lambdaConcur": True,
+                "skipExisting": 1,
+            }
+        )
+    )
+    out = tmp_path / "run"
+
+    assert main(["--input", str(request), "--out", str(out), "--quiet"]) == 2
+
+    report = json.loads((out / "report.json").read_text())
+    assert [entry["field"] for entry in report["invalidFields"]] == [
+        "skipExisting",
+        "lambdaConcur",
+        "resourcePaths[0]",
+    ]
+    assert "; " in report["invalidFields"][2]["problem"]  # "(found space; percent-encode it)"
+    assert report["invalidFieldsNotListed"] == 0
+    assert report["cause"].startswith("skipExisting: must be true or false, got 1; lambdaConcur:")
+    printed = capsys.readouterr().out
+    bullets = [line.strip() for line in printed.splitlines() if line.strip().startswith("- ")]
+    assert bullets == [f"- {entry['field']}: {entry['problem']}" for entry in report["invalidFields"]]
+    assert "no failures" not in printed
+
+
+def test_past_ten_problems_the_cause_says_how_many_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = request_file(tmp_path, "https://example.com/", [f"../{index}.gif" for index in range(13)])
+    out = tmp_path / "run"
+
+    assert main(["--input", str(request), "--out", str(out), "--quiet"]) == 2
+
+    report = json.loads((out / "report.json").read_text())
+    assert [entry["field"] for entry in report["invalidFields"]] == [f"resourcePaths[{i}]" for i in range(10)]
+    assert report["invalidFieldsNotListed"] == 3
+    assert report["cause"].endswith("; and 3 more problem(s)")
+    assert "- and 3 more problem(s): fix these and run again to see them" in capsys.readouterr().out
 
 
 def test_a_chosen_folder_that_holds_files_is_refused_before_the_run(
@@ -258,12 +314,13 @@ def test_make_run_passes_out_allow_private_and_log_level_to_the_runner() -> None
 
 
 def test_the_first_run_says_what_it_installs_before_pip_starts(tmp_path: Path) -> None:
-    lines = make_dry_run("run", f"VENV={tmp_path}/.venv")
+    lines = make_dry_run("run", f"RUN_VENV={tmp_path}/.venv-run")
 
     pip = next(index for index, line in enumerate(lines) if "pip install" in line)
     announcements = [line for line in lines[:pip] if line.startswith("echo ")]
     assert len(announcements) == 1
-    assert "requirements-dev.txt" in announcements[0] and "moto" in announcements[0]
+    assert "requirements-run.txt" in announcements[0] and "moto" in announcements[0]
+    assert "requirements-run.txt" in lines[pip]
 
 
 def event(number: int, previous: int, kind: str, seconds: float, **details: object) -> dict:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from local_runner.template import ASL_TEMPLATE, placeholders, render
-from tools.tfdocs import MarkersMissing, updated_readme
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
@@ -336,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asl", type=Path, default=ASL_TEMPLATE, help="ASL template (default: %(default)s)")
     parser.add_argument("--readme", type=Path, default=README, help="README to keep in sync")
     args = parser.parse_args(argv)
+
+    # tfdocs reads HCL (python-hcl2): a dev tool the local run's light virtualenv, which draws diagrams
+    # with this module, does not install.
+    from tools.tfdocs import MarkersMissing, updated_readme
 
     definition = load_definition(args.asl)
     if args.print:

@@ -42,3 +42,13 @@ output "log_group_names" {
   description = "CloudWatch log groups by component."
   value       = module.image_downloader.log_group_names
 }
+
+output "execution_status_route_arn" {
+  description = "Resource to allow execute-api:Invoke on as well: the client polls GET /executions/{name} (AWS_IAM)."
+  value       = module.image_downloader.execution_status_route_arn
+}
+
+output "caller_policy_json" {
+  description = "Least-privilege IAM policy (JSON) for a principal that calls the pipeline, e.g. a CI role: both routes, the reports, large requests' paths."
+  value       = module.image_downloader.caller_policy_json
+}

@@ -21,7 +21,7 @@ from image_downloader import reruns
 from image_downloader.errors import InvalidInput
 from image_downloader.logs import milliseconds_since
 from image_downloader.path_sources import ReadReference, read_s3_reference
-from image_downloader.problems import MAX_LISTED_ERRORS
+from image_downloader.problems import MAX_LISTED_ERRORS, Problems, cause_document
 from image_downloader.request import DownloadRequest, check_path, parse_request
 from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import BatchSettings, batch_settings_from_env
@@ -103,7 +103,7 @@ def handler(event: dict, context: object) -> dict:
         request = parse_rerun(event.get("request"), settings, read_reference, AwsReruns(settings, s3))
     except InvalidInput as refused:  # its message quotes values through redact()
         logger.info("request refused", extra={"executionName": execution, "problems": str(refused)})
-        raise
+        raise InvalidInput(cause_document(refused)) from None
     result = write_batches(request, RunLayout(settings.run_key_prefix, execution), put)
     logger.info(
         "batches written",
@@ -147,12 +147,17 @@ def parse_rerun(
     """parse_request, with skipExisting and retryFailuresOf (image_downloader.reruns) applied."""
     if not isinstance(event, dict):
         return parse_request(event, settings, read_reference)
-    fields, rerun = reruns.take_rerun_fields(event)
+    errors = Problems()
+    fields, rerun = reruns.take_rerun_fields(event, errors)
     if rerun.retry_failures_of:
-        fields = reruns.request_from_report(
-            fields, rerun.retry_failures_of, settings.run_key_prefix, aws.read_report
-        )
-    request = parse_request(fields, settings, read_reference)
+        try:
+            fields = reruns.request_from_report(
+                fields, rerun.retry_failures_of, settings.run_key_prefix, aws.read_report
+            )
+        except InvalidInput as refused:  # without the report there are no paths to check
+            errors.extend(refused)
+            errors.raise_if_any()
+    request = parse_request(fields, settings, read_reference, errors)
     if not rerun.skip_existing:
         return request
     kept, skipped = reruns.drop_recorded(request.base_url, request.resource_paths, aws.batch_get())

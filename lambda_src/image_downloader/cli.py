@@ -1,8 +1,10 @@
 """``python -m image_downloader.download``: the download Lambda's engine on the command line.
 
 Reads one path per line, checks each as the batch step does (canonical URL, duplicates dropped),
-downloads them with at most ``-c`` in flight, and writes them under ``--out`` (the S3 key's layout,
-never overwriting a file) or discards them after every check.
+downloads them with at most ``-c`` in flight, and writes them under ``--out`` as ``make run`` does
+(``<host>/<path>``; a file already there with the same content counts as downloaded, so a second run
+into the folder resumes the first; one with other content is never overwritten) or discards them after
+every check.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             read_timeout_seconds=args.read_timeout,
             image_time_limit_seconds=args.image_time_limit,
         )
-        sink: Sink = FolderSink(args.out) if args.out else DiscardSink()
+        sink: Sink = FolderSink(args.out, one_origin=True) if args.out else DiscardSink()
         started = time.perf_counter()
         outcome = download_all(urls, args.concurrency, sink, settings, Deadline())
         elapsed = time.perf_counter() - started
@@ -76,7 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--paths-file", required=True, type=Path, help="one path per line ('#' comments)")
     parser.add_argument("-c", "--concurrency", type=_positive, default=10, help="requests in flight (10)")
     parser.add_argument(
-        "--out", type=Path, help="folder to write the images to, never overwriting a file (default: discard)"
+        "--out",
+        type=Path,
+        help="folder to write the images to as <host>/<path>; a file already there with the same content "
+        "counts as downloaded, one with other content is never overwritten (default: discard)",
     )
     parser.add_argument(
         "--allow-private-addresses",

@@ -2,7 +2,11 @@
 
 
 class InvalidInput(ValueError):
-    """The request is malformed; the message names the field and the problem."""
+    """The request is malformed; the message names the field and the problem. ``problems`` holds them as
+    ``problems.Problem`` entries when there were several (``more``: how many were left out)."""
+
+    problems: tuple = ()
+    more: int = 0
 
 
 class ConfigurationError(RuntimeError):

@@ -33,18 +33,19 @@ def labelled_paths(
 ) -> LabelledPaths:
     inline, reference = event.get("resourcePaths"), event.get("resourcePathsFrom")
     if inline is not None and reference is not None:
-        errors.append("resourcePaths and resourcePathsFrom: give one of them, not both")
+        errors.add("resourcePaths and resourcePathsFrom", "give one of them, not both")
         return []
     if reference is not None:
         return _paths_from_reference(reference, settings, read_reference, errors)
     if inline is None:
-        errors.append(
-            "resourcePaths: missing, give a list of paths relative to baseUrl "
-            "(or resourcePathsFrom: an s3:// URL of a file that lists them)"
+        errors.add(
+            "resourcePaths",
+            "missing, give a list of paths relative to baseUrl "
+            "(or resourcePathsFrom: an s3:// URL of a file that lists them)",
         )
         return []
     if not isinstance(inline, list):
-        errors.append(f"resourcePaths: must be a list of strings, got {json_type(inline)}")
+        errors.add("resourcePaths", f"must be a list of strings, got {json_type(inline)}")
         return []
     return [(f"resourcePaths[{index}]", path) for index, path in enumerate(inline)]
 
@@ -53,30 +54,30 @@ def _paths_from_reference(
     reference: object, settings: BatchSettings, read_reference: ReadReference | None, errors: Problems
 ) -> LabelledPaths:
     if not isinstance(reference, str) or not reference.startswith("s3://"):
-        errors.append(f"resourcePathsFrom: must be an s3://bucket/key URL, got {json_type(reference)}")
+        errors.add("resourcePathsFrom", f"must be an s3://bucket/key URL, got {json_type(reference)}")
         return []
     bucket, _, key = reference.removeprefix("s3://").partition("/")
     if not bucket or not key:
-        errors.append(f"resourcePathsFrom: must be an s3://bucket/key URL, got {reference!r}")
+        errors.add("resourcePathsFrom", f"must be an s3://bucket/key URL, got {reference!r}")
         return []
     if not any(f"{bucket}/{key}".startswith(location) for location in settings.input_locations):
         allowed = ", ".join(f"s3://{location}" for location in settings.input_locations) or "none"
-        errors.append(
-            f"resourcePathsFrom: {reference} is outside the locations this deployment reads requests from "
-            f"({allowed})"
+        errors.add(
+            "resourcePathsFrom",
+            f"{reference} is outside the locations this deployment reads requests from ({allowed})",
         )
         return []
     if read_reference is None:
-        errors.append("resourcePathsFrom: references are not supported here")
+        errors.add("resourcePathsFrom", "references are not supported here")
         return []
     try:
         body = read_reference(bucket, key)
         text = body.decode("utf-8")
     except InvalidInput as error:
-        errors.append(str(error))
+        errors.extend(error)
         return []
     except UnicodeDecodeError as error:
-        errors.append(f"resourcePathsFrom: {reference} is not UTF-8 text (byte {error.start})")
+        errors.add("resourcePathsFrom", f"{reference} is not UTF-8 text (byte {error.start})")
         return []
     if text.lstrip().startswith("["):
         return _json_array_paths(reference, text, errors)
@@ -91,13 +92,17 @@ def _json_array_paths(reference: str, text: str, errors: Problems) -> LabelledPa
     try:
         values = json.loads(text)
     except json.JSONDecodeError as error:
-        errors.append(
-            f"resourcePathsFrom: {reference} line {error.lineno} column {error.colno}: "
-            f"not valid JSON ({error.msg})"
+        errors.add(
+            "resourcePathsFrom",
+            f"{reference} line {error.lineno} column {error.colno}: not valid JSON ({error.msg})",
         )
         return []
+    except (RecursionError, ValueError) as error:  # nested a thousand deep; a number of 5,000 digits
+        problem = "nested too deeply" if isinstance(error, RecursionError) else "holds a number too long"
+        errors.add("resourcePathsFrom", f"{reference}: not JSON the batch step can read ({problem})")
+        return []
     if not isinstance(values, list):
-        errors.append(f"resourcePathsFrom: {reference} must hold a JSON array of paths")
+        errors.add("resourcePathsFrom", f"{reference} must hold a JSON array of paths")
         return []
     return [(f"resourcePathsFrom {reference} item {index}", path) for index, path in enumerate(values)]
 

@@ -43,17 +43,21 @@ class DownloadRequest:
 
 
 def parse_request(
-    event: object, settings: BatchSettings, read_reference: ReadReference | None = None
+    event: object,
+    settings: BatchSettings,
+    read_reference: ReadReference | None = None,
+    errors: Problems | None = None,
 ) -> DownloadRequest:
-    """Turn the execution input into a request, or raise InvalidInput naming every bad field.
+    """Turn the execution input into a request, or raise InvalidInput naming every bad field (with the
+    problems already in ``errors``, those of the rerun fields).
 
     ``read_reference(bucket, key)`` returns the bytes of a ``resourcePathsFrom`` object."""
     if not isinstance(event, dict):
         raise InvalidInput(f"the request must be a JSON object, got {json_type(event)}")
-    errors = Problems()
+    errors = errors if errors is not None else Problems()
     for name in event:
         if name not in KNOWN_FIELDS:
-            errors.append(f"unknown field {name!r} (expected one of {', '.join(KNOWN_FIELDS)})")
+            errors.add(name, f"unknown field (expected one of {', '.join(KNOWN_FIELDS)})")
     base_url = _check_base_url(event.get("baseUrl"), errors)
     lambda_concur = _check_integer(
         event, "lambdaConcur", 1, settings.max_lambda_concur, errors, required=True
@@ -97,13 +101,14 @@ def _check_paths(
         try:
             paths.append(check_path(path, base_url, settings.image_key_prefix))
         except UrlProblem as problem:
-            errors.append(f"{label}: {problem}")
+            errors.add(label, str(problem))
     if not paths and errors.count == problems_before:
-        errors.append("resourcePaths: must not be empty")
+        errors.add("resourcePaths", "must not be empty")
     if len(paths) > settings.max_paths_per_execution:
-        errors.append(
-            f"resourcePaths: {len(paths)} paths but one execution accepts at most "
-            f"{settings.max_paths_per_execution}: split the request"
+        errors.add(
+            "resourcePaths",
+            f"{len(paths)} paths but one execution accepts at most "
+            f"{settings.max_paths_per_execution}: split the request",
         )
     return paths
 
@@ -111,15 +116,15 @@ def _check_paths(
 def _check_base_url(value: object, errors: Problems) -> str:
     """The canonical base URL, or "" after adding the problem to ``errors``."""
     if value is None:
-        errors.append("baseUrl: missing, give the URL the resource paths are relative to")
+        errors.add("baseUrl", "missing, give the URL the resource paths are relative to")
         return ""
     if not isinstance(value, str) or not value:
-        errors.append(f"baseUrl: must be a non-empty string, got {json_type(value)}")
+        errors.add("baseUrl", f"must be a non-empty string, got {json_type(value)}")
         return ""
     try:
         return canonical_base_url(value)
     except UrlProblem as problem:
-        errors.append(f"baseUrl: {problem}: {_quoted(value)}")
+        errors.add("baseUrl", f"{problem}: {_quoted(value)}")
         return ""
 
 
@@ -149,12 +154,12 @@ def _check_integer(event: dict, field: str, low: int, high: int, errors: Problem
     value = event.get(field)
     if value is None:
         if required:
-            errors.append(f"{field}: missing, give an integer from {low} to {high}")
+            errors.add(field, f"missing, give an integer from {low} to {high}")
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(f"{field}: must be an integer from {low} to {high}, got {json_type(value)}")
+        errors.add(field, f"must be an integer from {low} to {high}, got {json_type(value)}")
         return 0
     if not low <= value <= high:
-        errors.append(f"{field}: {value} is out of range, must be from {low} to {high}")
+        errors.add(field, f"{value} is out of range, must be from {low} to {high}")
         return 0
     return value

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from image_downloader.errors import InvalidInput
+from image_downloader.problems import Problems, json_type
 
 RERUN_FIELDS = ("skipExisting", "retryFailuresOf")
 BATCH_GET_KEYS = 100
@@ -42,20 +43,34 @@ class Rerun:
     retry_failures_of: str | None = None
 
 
-def take_rerun_fields(event: Mapping[str, Any]) -> tuple[dict[str, Any], Rerun]:
-    """The request without the rerun fields, and those fields checked."""
+def take_rerun_fields(
+    event: Mapping[str, Any], errors: Problems | None = None
+) -> tuple[dict[str, Any], Rerun]:
+    """The request without the rerun fields, and those fields checked: a bad one is added to ``errors``
+    (and left out), so that the request's other problems are named with it; without ``errors``, raised."""
+    found = errors if errors is not None else Problems()
     request = {name: value for name, value in event.items() if name not in RERUN_FIELDS}
     skip = event.get("skipExisting", False)
     if not isinstance(skip, bool):
-        raise InvalidInput(f"skipExisting: must be true or false, got {json.dumps(skip)}")
+        found.add("skipExisting", f"must be true or false, got {_shown(skip)}")
+        skip = False
     retry = event.get("retryFailuresOf")
     if retry is not None and (
         not isinstance(retry, str) or not 1 <= len(retry) <= 80 or not set(retry) <= _EXECUTION_NAME
     ):
-        raise InvalidInput(
-            f"retryFailuresOf: must be the name of an earlier execution, got {json.dumps(retry)}"
-        )
+        found.add("retryFailuresOf", f"must be the name of an earlier execution, got {_shown(retry)}")
+        retry = None
+    if errors is None:
+        found.raise_if_any()
     return request, Rerun(skip_existing=skip, retry_failures_of=retry)
+
+
+def _shown(value: object, limit: int = 100) -> str:
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):  # a number of thousands of digits, lists nested a thousand deep
+        return json_type(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def request_from_report(

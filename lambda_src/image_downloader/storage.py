@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import logging
 import shutil
 import uuid
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -181,11 +183,14 @@ class DiscardSink:
 
 
 class FolderSink:
-    """Writes each image under ``root/<scheme>/<host[:port]>/<path>[?query]`` (the S3 key's layout) and
-    never overwrites a file: one that exists already, from this run or an earlier one, fails the URL."""
+    """Writes each image under ``root/<scheme>/<host[:port]>/<path>[?query]`` (the S3 key's layout), or,
+    for one origin (``one_origin``: the command line's single base URL), ``root/<host>/<path>[?query]`` as
+    a local run names them. Never overwrites a file: one that exists already with the same content (an
+    earlier run into the same folder) counts as stored, one with other content fails the URL."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, one_origin: bool = False) -> None:
         self.root = root.resolve()
+        self.one_origin = one_origin
 
     def store(self, image: DownloadedImage) -> None:
         target = self.path_for(image.url)
@@ -194,15 +199,28 @@ class FolderSink:
             with target.open("xb") as out:
                 shutil.copyfileobj(image.body, out)
         except FileExistsError as error:
-            raise StorageError(f"{target} exists already: not overwritten") from error
+            if _sha256_of(target) == image.sha256:
+                return
+            raise StorageError(f"{target} exists already with other content: not overwritten") from error
         except OSError as error:
             raise StorageError(f"could not write {target}: {error}") from error
 
     def path_for(self, url: str) -> Path:
         parts = file_parts(url)
+        if self.one_origin:
+            host = urlsplit(url).hostname or parts[1]
+            parts = [f"[{host}]" if ":" in host else host, *parts[2:]]
         if any(part in ("", ".", "..") for part in parts):
             raise StorageError(f"refusing to write outside {self.root}: {url}")
         return self.root.joinpath(*parts)
+
+
+def _sha256_of(path: Path) -> bytes | None:
+    try:
+        with path.open("rb") as existing:
+            return hashlib.file_digest(existing, "sha256").digest()
+    except OSError:
+        return None
 
 
 def _describe(error: BaseException) -> str:
