@@ -390,20 +390,20 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
     assert status["report"]["key"] == f"reports/{name}.json"
 
 
+def test_every_policy_the_module_renders_passes_parliament(tier: Tier) -> None:
+    """Each finding is a failure unless tests/terraform/policy_lint.py's JUSTIFIED gives it a reason."""
+    from tests.terraform import policy_lint
+
+    result = policy_lint.lint(tier.state)
+    print(f"parliament: {len(result.documents)} policy documents, {len(result.findings)} findings")
+    assert len(result.documents) >= 10, sorted(result.documents)
+    assert result.unjustified == [], "\n".join(map(str, result.unjustified))
+    assert result.stale == []
+
+
 def test_destroy_leaves_the_state_empty(deployed: Deployed) -> None:
     live = deployed.tier.require_live()
     live.destroy()
     assert list(state_resources(live.state())) == []
     assert deployed.moto.client("stepfunctions").list_state_machines()["stateMachines"] == []
     assert deployed.moto.client("lambda").list_functions()["Functions"] == []
-
-
-def test_every_policy_the_module_renders_passes_parliament(applied: Applied) -> None:
-    """Each finding is a failure unless tests/terraform/policy_lint.py's JUSTIFIED gives it a reason."""
-    from tests.terraform import policy_lint
-
-    result = policy_lint.lint(applied.state)
-    print(f"parliament: {len(result.documents)} policy documents, {len(result.findings)} findings")
-    assert len(result.documents) >= 10, sorted(result.documents)
-    assert result.unjustified == [], "\n".join(map(str, result.unjustified))
-    assert result.stale == []
