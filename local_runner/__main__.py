@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runner.budgets import summary_lines as budget_summary_lines
 from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
 from local_runner.lambda_logs import LEVELS
 from local_runner.limits import HISTORY_EVENT_LIMIT, STATE_PAYLOAD_LIMIT_BYTES
@@ -187,6 +188,7 @@ def figure_lines(result: RunResult) -> list[str]:
         f"({', '.join(f'{name} {count}' for name, count in sorted(figures.invocations.items()))}), "
         f"{figures.gb_seconds(result.memory_mb):.2f} GB-s measured locally",
         f"Requests   S3 {figures.service_requests('s3')}, DynamoDB writes {figures.dynamodb_writes}",
+        *budget_summary_lines(figures.budget_verdicts),
     ]
     if summary.get("requestsInFlight"):
         lines.append(

@@ -18,6 +18,7 @@ class FunctionSpec:
     timeout_seconds: int
     environment: Mapping[str, str]
     memory_mb: int = 128
+    ephemeral_mb: int = 512
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class DeploymentConfig:
     batch_memory_mb: int = 1024
     download_memory_mb: int = 512
     consolidate_memory_mb: int = 512
+    # lambda.download.ephemeral_storage_mb; None sizes it as modules/compute does.
+    download_ephemeral_storage_mb: int | None = None
     execution_timeout_seconds: int = 3600
     application_log_level: str = "INFO"
 
@@ -72,6 +75,15 @@ class DeploymentConfig:
     @property
     def topic(self) -> str:
         return f"{self.name}-failures"
+
+    @property
+    def download_ephemeral_mb(self) -> int:
+        """modules/compute's local.download_ephemeral_storage_mb: room for every request in flight to spool
+        one image of the largest size allowed, plus 64 MB."""
+        if self.download_ephemeral_storage_mb is not None:
+            return self.download_ephemeral_storage_mb
+        spool_mb = -(-self.max_lambda_concur * self.max_image_bytes // 1048576)
+        return min(10240, max(512, spool_mb + 64))
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         download_env = {
@@ -113,6 +125,7 @@ class DeploymentConfig:
                 self.download_timeout_seconds,
                 download_env,
                 self.download_memory_mb,
+                self.download_ephemeral_mb,
             ),
             FunctionSpec(
                 "consolidate",

@@ -20,6 +20,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.base_backend import BackendDict
 
+from local_runner.budgets import Accountant, budgets_accounted
 from local_runner.deployment_config import DeploymentConfig, FunctionSpec
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.lambda_logs import JsonLines
@@ -125,9 +126,18 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             mock.patch.object(
                 LambdaSimpleBackend,
                 "invoke",
-                dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder, logs),
+                dispatcher(
+                    handlers,
+                    {s.name: s for s in specs},
+                    log,
+                    config.name,
+                    recorder,
+                    logs,
+                    Accountant(work_dir / "lambda-tmp"),
+                ),
             )
         )
+        stack.enter_context(budgets_accounted())
         stack.enter_context(enforced_limits(recorder))
         stack.enter_context(_backend_lookup_without_contention())
         deployment = _create_resources(config, zip_path, log, recorder, logs)
@@ -167,6 +177,7 @@ def _create_resources(
             Code={"ZipFile": code},
             Timeout=spec.timeout_seconds,
             MemorySize=spec.memory_mb,
+            EphemeralStorage={"Size": spec.ephemeral_mb},
             Environment={"Variables": dict(spec.environment)},
         )["FunctionArn"]
     definition = render_asl(state_machine_variables(config, function_arns, topic_arn))
