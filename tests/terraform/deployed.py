@@ -50,6 +50,8 @@ def applied_functions(state: dict[str, Any], name_prefix: str) -> AppliedFunctio
                 handler=values["handler"],
                 timeout_seconds=int(values["timeout"]),
                 environment=environment,
+                memory_mb=int(values["memory_size"]),
+                ephemeral_mb=int(values["ephemeral_storage"][0]["size"]),
             )
         )
     (zip_path,) = {Path(function["values"]["filename"]) for function in functions}

@@ -29,6 +29,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.config import default_user_config
 
 from image_downloader.settings import ENV_BY_FUNCTION
+from local_runner.budgets import budgets_accounted
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.packaging import build_lambda_zip
 from tests.support.image_server import ImageServer
@@ -401,7 +402,8 @@ def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
     }
-    with pytest.MonkeyPatch.context() as patch:
+    # Lambda's budgets (CPU share of memory_size, memory, /tmp) count every thread a handler starts.
+    with pytest.MonkeyPatch.context() as patch, budgets_accounted():
         patch.delenv("AWS_SESSION_TOKEN", raising=False)
         for name, value in runtime.items():
             patch.setenv(name, value)
