@@ -219,4 +219,20 @@ def state_machine_variables(
         "download_timeout_seconds": config.download_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "consolidate_timeout_seconds": config.consolidate_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "execution_timeout_seconds": config.execution_timeout_seconds,
+        "download_window_seconds": download_window_seconds(config),
     }
+
+
+# modules/state_machine's local.notification_reserve_seconds.
+NOTIFICATION_RESERVE_SECONDS = 60
+
+
+def download_window_seconds(config: DeploymentConfig) -> int:
+    """modules/state_machine's local.download_window_seconds: how long after the execution began a batch
+    may still start downloading, so the last batches, Consolidate and the notification end in time."""
+    return (
+        config.execution_timeout_seconds
+        - (config.download_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS)
+        - (config.consolidate_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS)
+        - NOTIFICATION_RESERVE_SECONDS
+    )

@@ -25,6 +25,7 @@ from image_downloader.problems import MAX_LISTED_ERRORS
 from image_downloader.request import DownloadRequest, check_path, parse_request
 from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import BatchSettings, batch_settings_from_env
+from image_downloader.timelimit import download_deadline
 
 # Names the callers of the batch step use, wherever they live.
 __all__ = [
@@ -105,6 +106,9 @@ def handler(event: dict, context: object) -> dict:
         logger.info("request refused", extra={"executionName": execution, "problems": str(refused)})
         raise
     result = write_batches(request, RunLayout(settings.run_key_prefix, execution), put)
+    result["downloadDeadline"] = download_deadline(
+        event.get("executionStartTime"), event.get("downloadWindowSeconds")
+    )
     logger.info(
         "batches written",
         extra={
