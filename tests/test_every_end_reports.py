@@ -18,6 +18,7 @@ from moto.sns.models import SNSBackend
 
 from image_downloader import notify
 from image_downloader.consolidate import _notification
+from image_downloader_client.outcome import ExitCode, exit_code_of
 from local_runner.emulator import Deployment, DeploymentConfig, emulated_deployment
 from local_runner.run import RunResult, run_execution
 from tests.support.image_server import ImageServer
@@ -129,6 +130,9 @@ def test_a_failed_sns_publish_ends_with_an_error_the_notify_function_reports(
         result = run(deployment, image_server, [*paths, "missing.gif"])
 
     assert (result.status, result.error) == ("FAILED", "ImagesFailedUnnotified")
+    # Images failed, whoever was told: exit 1 for the local run and the client alike.
+    assert result.exit_code == 1
+    assert exit_code_of({"status": "FAILED", "error": result.error}) == ExitCode.IMAGES_FAILED
     assert result.cause.startswith("1 of 2 images failed")
     assert result.notifications == []
     event = {"detail": {"name": result.execution_name, "status": "FAILED", "executionArn": "arn:x"}}
