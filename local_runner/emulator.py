@@ -16,6 +16,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.base_backend import BackendDict
@@ -27,6 +28,7 @@ from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
 from local_runner.template import render_asl
+from local_runner.throttling import RUNNER_RETRIES, ThrottlingPlan, injected_throttling
 
 # The emulator's public names, wherever they live.
 __all__ = [
@@ -104,8 +106,11 @@ def _backend_lookup_without_contention() -> Any:
 
 
 @contextmanager
-def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) -> Iterator[Deployment]:
-    """Create, in moto, what the Terraform module creates, and yield it; everything vanishes afterwards."""
+def emulated_deployment(
+    config: DeploymentConfig, work_dir: Path | None = None, throttling: ThrottlingPlan | None = None
+) -> Iterator[Deployment]:
+    """Create, in moto, what the Terraform module creates, and yield it; everything vanishes afterwards.
+    With ``throttling``, that fraction of each service's calls is answered as AWS does when it throttles."""
     specs = config.functions()
     with ExitStack() as stack:
         if work_dir is None:
@@ -138,6 +143,7 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             )
         )
         stack.enter_context(budgets_accounted())
+        stack.enter_context(injected_throttling(throttling, recorder))
         stack.enter_context(enforced_limits(recorder))
         stack.enter_context(_backend_lookup_without_contention())
         deployment = _create_resources(config, zip_path, log, recorder, logs)
@@ -149,8 +155,10 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
 def _create_resources(
     config: DeploymentConfig, zip_path: Path, log: InvocationLog, recorder: Recorder, logs: JsonLines
 ) -> Deployment:
+    # The runner's clients retry as the functions' do: Step Functions' API may be throttled too.
+    config_retries = Config(retries=RUNNER_RETRIES)
     clients = {
-        service: mark_as_observer(boto3.client(service, region_name=REGION))
+        service: mark_as_observer(boto3.client(service, region_name=REGION, config=config_retries))
         for service in ("s3", "dynamodb", "sns", "sqs", "lambda", "iam", "stepfunctions")
     }
     clients["s3"].create_bucket(Bucket=config.bucket)

@@ -125,6 +125,8 @@ def test_every_lambda_task_retries_transient_errors_and_has_a_timeout() -> None:
         retry = task["Retry"][0]
         assert set(retry["ErrorEquals"]) == TRANSIENT_LAMBDA_ERRORS, name
         assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (2, 2.0, 6), name
+        # Throttled invocations spread their retries (full jitter) and never wait past a minute.
+        assert (retry["JitterStrategy"], retry["MaxDelaySeconds"]) == ("FULL", 60), name
         assert task["TimeoutSeconds"] > 0, name
 
 

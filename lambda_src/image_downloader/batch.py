@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from image_downloader import reruns
+from image_downloader.aws_retries import AWS_RETRIES
 from image_downloader.errors import InvalidInput
 from image_downloader.logs import milliseconds_since
 from image_downloader.path_sources import ReadReference, read_s3_reference
@@ -92,7 +93,7 @@ def handler(event: dict, context: object) -> dict:
     started = time.monotonic()
     settings = batch_settings_from_env()
     execution = _execution_name(event.get("executionName") if isinstance(event, dict) else None)
-    s3 = boto3.client("s3", config=Config(max_pool_connections=BATCH_WRITERS, retries={"mode": "standard"}))
+    s3 = boto3.client("s3", config=Config(max_pool_connections=BATCH_WRITERS, retries=AWS_RETRIES))
 
     def read_reference(bucket: str, key: str) -> bytes:
         return read_s3_reference(s3, bucket, key)
@@ -132,7 +133,9 @@ class AwsReruns:
         self.s3 = s3
 
     def batch_get(self) -> reruns.BatchGet:
-        return reruns.dynamodb_batch_get(boto3.client("dynamodb"), self.settings.table_name)
+        return reruns.dynamodb_batch_get(
+            boto3.client("dynamodb", config=Config(retries=AWS_RETRIES)), self.settings.table_name
+        )
 
     def read_report(self, key: str) -> bytes | None:
         try:

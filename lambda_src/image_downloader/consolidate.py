@@ -19,6 +19,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from image_downloader.aws_retries import AWS_RETRIES
 from image_downloader.failure_lines import FailureGroups
 from image_downloader.logs import milliseconds_since
 from image_downloader.redact import redact
@@ -142,7 +143,7 @@ def consolidate(
 def handler(event: dict, context: object) -> dict:
     started = time.monotonic()
     settings = consolidate_settings_from_env()
-    s3 = boto3.client("s3", config=Config(max_pool_connections=READERS, retries={"mode": "standard"}))
+    s3 = boto3.client("s3", config=Config(max_pool_connections=READERS, retries=AWS_RETRIES))
 
     def read_json(key: str) -> Any:
         return get_json_or_none(s3, settings.bucket_name, key)
