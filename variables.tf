@@ -190,6 +190,10 @@ variable "lambda" {
     download.ephemeral_storage_mb is the download function's /tmp (512-10240 MB), where image bodies over
     256 KiB are spooled while they stream to S3; null (the default) sizes it for the worst case,
     limits.max_lambda_concur x downloader.max_image_bytes (2,500 MB with the defaults).
+    download.reserved_concurrency reserves that many concurrent executions of the download function from
+    the account's pool (default 1,000, shared by every function): the Map can then never be throttled by
+    other functions, nor starve them; null (the default) reserves none. state_machine.map_max_concurrency
+    must not exceed it (checked at plan), or the Map's invocations past it are throttled.
   EOT
   type = object({
     runtime               = optional(string, "python3.13")
@@ -203,6 +207,7 @@ variable "lambda" {
       memory_size          = optional(number, 512)
       timeout              = optional(number, 300)
       ephemeral_storage_mb = optional(number)
+      reserved_concurrency = optional(number)
     }), {})
     consolidate = optional(object({
       memory_size = optional(number, 512)
@@ -214,6 +219,11 @@ variable "lambda" {
     }), {})
   })
   default = {}
+
+  validation {
+    condition     = var.lambda.download.reserved_concurrency == null ? true : (var.lambda.download.reserved_concurrency >= 1 && floor(var.lambda.download.reserved_concurrency) == var.lambda.download.reserved_concurrency)
+    error_message = "lambda.download.reserved_concurrency must be null (none reserved) or a whole number of at least 1 (and at least state_machine.map_max_concurrency)."
+  }
 
   validation {
     condition     = can(regex("^python3\\.(1[2-9]|[2-9][0-9])$", var.lambda.runtime))

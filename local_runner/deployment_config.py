@@ -19,6 +19,8 @@ class FunctionSpec:
     environment: Mapping[str, str]
     memory_mb: int = 128
     ephemeral_mb: int = 512
+    # Concurrent executions reserved for the function (None: it shares the account's unreserved pool).
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,19 @@ class DeploymentConfig:
     consolidate_memory_mb: int = 512
     # lambda.download.ephemeral_storage_mb; None sizes it as modules/compute does.
     download_ephemeral_storage_mb: int | None = None
+    # lambda.download.reserved_concurrency; map_max_concurrency may not exceed it (modules/compute).
+    download_reserved_concurrency: int | None = None
     execution_timeout_seconds: int = 3600
     application_log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        reserved = self.download_reserved_concurrency
+        if reserved is not None and self.map_max_concurrency > reserved:
+            raise ValueError(
+                f"state_machine.map_max_concurrency ({self.map_max_concurrency}) exceeds "
+                f"lambda.download.reserved_concurrency ({reserved}): the Map's invocations past the "
+                "reservation would be throttled. Raise the reservation or lower map_max_concurrency."
+            )
 
     @property
     def bucket(self) -> str:
@@ -126,6 +139,7 @@ class DeploymentConfig:
                 download_env,
                 self.download_memory_mb,
                 self.download_ephemeral_mb,
+                self.download_reserved_concurrency,
             ),
             FunctionSpec(
                 "consolidate",

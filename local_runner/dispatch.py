@@ -11,12 +11,14 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from local_runner.budgets import SAMPLE_SECONDS, Accountant, Budget, Verdict, remove_tmp, start_thread_in
@@ -25,6 +27,45 @@ from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Recorder
 
 Handler = Callable[[dict, Any], Any]
+# Lambda's default concurrency per account and region, shared by every function without a reservation.
+ACCOUNT_CONCURRENCY = 1000
+
+
+class TooManyRequests(LambdaClientError):
+    """Lambda's answer to an invocation past the function's reserved or the account's concurrency."""
+
+    code = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("TooManyRequestsException", f"Rate Exceeded. Reason: {reason}")
+
+
+class Concurrency:
+    """Invocations running now, per function and in all: past a function's reserved concurrency, or past
+    the account's pool less every reservation, Lambda throttles the invocation."""
+
+    def __init__(self, specs: Mapping[str, FunctionSpec], account_limit: int = ACCOUNT_CONCURRENCY) -> None:
+        self._reserved = {name: spec.reserved_concurrency for name, spec in specs.items()}
+        self._unreserved = account_limit - sum(limit or 0 for limit in self._reserved.values())
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, function: str) -> Iterator[None]:
+        reserved = self._reserved.get(function)
+        with self._lock:
+            running = self._running.get(function, 0)
+            if reserved is not None and running >= reserved:
+                raise TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
+            shared = sum(n for name, n in self._running.items() if self._reserved.get(name) is None)
+            if reserved is None and shared >= self._unreserved:
+                raise TooManyRequests("ConcurrentInvocationLimitExceeded")
+            self._running[function] = running + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[function] -= 1
 
 
 @dataclass
@@ -153,6 +194,7 @@ def dispatcher(
     recorder = recorder or Recorder()
     logs = logs or JsonLines("INFO")
     accountant = accountant or Accountant(Path(tempfile.mkdtemp(prefix="lambda-tmp-")))
+    concurrency = Concurrency(specs)
 
     def invoke(
         backend: LambdaSimpleBackend,
@@ -166,7 +208,10 @@ def dispatcher(
         spec = specs[name]
         event = json.loads(body) if body else {}
 
-        with accountant.opened(name, spec.memory_mb, spec.timeout_seconds, spec.ephemeral_mb) as budget:
+        with (
+            concurrency.slot(name),
+            accountant.opened(name, spec.memory_mb, spec.timeout_seconds, spec.ephemeral_mb) as budget,
+        ):
 
             def call() -> Any:
                 if log.crash_when is not None and log.crash_when(name, event):

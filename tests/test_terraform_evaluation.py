@@ -88,6 +88,8 @@ def test_root_defaults_pass_every_validation(root_variables: Path) -> None:
         ({"lambda": {"runtime": "python3.9"}}, "lambda.runtime must be a Python runtime"),
         ({"lambda": {"download": {"timeout": 901}}}, "its timeout 1-900 seconds"),
         ({"lambda": {"download": {"ephemeral_storage_mb": 100}}}, "ephemeral_storage_mb must be null"),
+        ({"lambda": {"download": {"reserved_concurrency": 0}}}, "reserved_concurrency must be null"),
+        ({"lambda": {"download": {"reserved_concurrency": 2.5}}}, "reserved_concurrency must be null"),
         ({"storage": {"image_key_prefix": "images"}}, "must be non-empty key prefixes ending with '/'"),
         ({"downloader": {"allowed_hosts": ["https://example.com/"]}}, "bare host names"),
         ({"downloader": {"image_time_limit_seconds": 0}}, "image_time_limit_seconds must be greater than 0"),
@@ -150,3 +152,19 @@ def test_download_tmp_is_sized_for_lambda_concur_times_the_largest_image(
     assert evaluate(
         compute_locals, "local.download_ephemeral_storage_mb", {**COMPUTE_INPUTS, **overrides}
     ) == (expected_mb)
+
+
+@pytest.mark.parametrize(
+    ("reserved", "map_concurrency", "fits"),
+    [(None, 10_000, True), (10, 10, True), (50, 10, True), (9, 10, False)],
+)
+def test_map_concurrency_must_fit_the_download_functions_reserved_concurrency(
+    compute_locals: Path, reserved: int | None, map_concurrency: int, fits: bool
+) -> None:
+    inputs = {
+        **COMPUTE_INPUTS,
+        "max_concurrent_batches": map_concurrency,
+        "functions": {"download": {"reserved_concurrency": reserved}},
+    }
+    assert evaluate(compute_locals, "local.map_fits_reserved_concurrency", inputs) is fits
+    assert evaluate(compute_locals, "local.download_reserved_concurrency", inputs) == (reserved or -1)
