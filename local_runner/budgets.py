@@ -20,11 +20,13 @@ judged against what its function would have had:
 What is approximate (docs/design.md, "Lambda's budgets, emulated"):
 
 - Memory is the whole process's: invocations that overlap (the Map's concurrent downloads) each see the
-  others' growth, and so does whatever moto stores in memory meanwhile (objects under its key buffer size,
+  others' growth, and so does whatever moto keeps in memory meanwhile (objects under its key buffer size,
   items): an upper bound, stricter than AWS. Memory freed by an earlier invocation and reused is not seen
-  as growth (the allocator is asked to return it at each start, which it mostly does). It is sampled every
-  ``SAMPLE_SECONDS``; an invocation that ran alone is also judged by the kernel's peak (VmHWM), which
-  misses nothing.
+  as growth (the allocator is asked to return it at each start, which it mostly does). Overlapping
+  invocations are sampled every ``SAMPLE_SECONDS``. One that runs alone is judged by the kernel's peak
+  (VmHWM), which misses nothing, except that a peak reached while moto answers one of its calls is
+  moto's (the peak is reset after such a call); while it runs, its memory is checked at its AWS calls,
+  the rest at its end.
 - ``/tmp`` is sampled too, so a file written and deleted between two samples is missed, and the function
   cannot catch the error: on AWS the write itself fails and the handler may handle it, here the invocation
   ends when the sample sees the folder over its size. Each invocation starts with an empty ``/tmp``; on AWS
@@ -111,6 +113,8 @@ class Budget:
     rss_peak: int = 0
     tmp_peak: int = 0
     alone: bool = True
+    # The function's own peak resident memory seen at the edges of moto's calls (see service_call).
+    own_peak: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ended_cpu: float = 0.0
     _service_cpu: float = 0.0
@@ -132,6 +136,24 @@ class Budget:
         with self._lock:
             self._service_cpu += seconds
 
+    @contextmanager
+    def service_call(self) -> Iterator[None]:
+        """Around one of moto's in-process calls: its CPU is AWS's, and so is the memory it takes while it
+        answers (a multipart upload's parts joined in memory, say). For an invocation that runs alone
+        (judged by the kernel's peak), the peak reached before the call is the function's; a higher peak
+        reached during it is moto's, so the kernel's peak is reset to what is resident after the call."""
+        started = time.thread_time()
+        before = _kernel_peak() if self.alone else 0
+        try:
+            yield
+        finally:
+            self.add_service_cpu(time.thread_time() - started)
+            if self.alone:
+                with self._lock:
+                    self.own_peak = max(self.own_peak, before)
+                    if _kernel_peak() > before:
+                        _kernel_peak_reset()
+
     def cpu_seconds(self) -> float:
         with self._lock:
             live = sum(_thread_cpu(ident) for ident in self._threads)
@@ -148,11 +170,12 @@ class Budget:
         return self.timeout_seconds - self.emulated_seconds()
 
     def sample(self) -> None:
-        self.rss_peak = max(self.rss_peak, _rss_bytes())
+        if not self.alone:  # alone, the kernel's peak and the calls' edges judge memory, missing nothing
+            self.rss_peak = max(self.rss_peak, _rss_bytes())
         self.tmp_peak = max(self.tmp_peak, _folder_bytes(self.tmp_dir))
 
     def peak_mb(self, kernel_peak: int | None = None) -> float:
-        peak = max(self.rss_peak, kernel_peak or 0)
+        peak = max(self.rss_peak, self.own_peak, kernel_peak or 0)
         return runtime_footprint_mb() + max(0, peak - self.rss_start) / _MB
 
     def verdict(self, kernel_peak: int | None = None) -> Verdict:
@@ -345,11 +368,8 @@ def budgets_accounted() -> Iterator[None]:
         budget = current_budget()
         if budget is None:
             return original_stubber(self, event_name, request, **kwargs)
-        started = time.thread_time()
-        try:
+        with budget.service_call():
             return original_stubber(self, event_name, request, **kwargs)
-        finally:
-            budget.add_service_cpu(time.thread_time() - started)
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(threading.Thread, "start", start))
