@@ -294,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in ROWS:
         rows.append(measure(name, args.images))
-        print(f"  measured {name} ({time.monotonic() - started:.0f} s so far)", file=sys.stderr)
+        print(
+            f"  measured {name} ({time.monotonic() - started:.0f} s so far): {json.dumps(rows[-1])}",
+            file=sys.stderr,
+        )
     line = model(rows, args.images)
     print_table(rows, line)
     if target := os.environ.get("BUDGETS_JSON"):
