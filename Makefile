@@ -24,7 +24,7 @@ TF_PROVIDER_MIRROR ?=
 export TF_PROVIDER_MIRROR
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-replay venvs lint format pytest checkov bench bench-scale docs schema terraform-offline clean
+.PHONY: help run test test-replay venvs lint format pytest checkov bench bench-scale bench-budgets docs schema terraform-offline clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ bench: $(VENV)/.installed ## Benchmark the download engine (transfer-only and fu
 
 bench-scale: $(VENV)/.installed ## Proof at scale: 1,000,000 paths through ValidateAndBatch, 100,000 images through the local pipeline
 	PYTHONPATH=lambda_src:. $(PY) -m bench.scale
+
+bench-budgets: $(VENV)/.installed ## The functions at 1,000,000 images on Lambda's emulated budgets, and a model of the execution (BUDGETS_JSON=file for JSON lines)
+	PYTHONPATH=lambda_src:. $(PY) -m bench.budgets
 
 docs: $(VENV)/.installed ## Regenerate README.md's Inputs/Outputs tables, state machine diagram and sample outputs
 	$(PY) tools/tfdocs.py --write

@@ -192,6 +192,15 @@ variable "lambda" {
     256 KiB are spooled while they stream to S3; null (the default) sizes it for the worst case,
     limits.max_lambda_concur x downloader.max_image_bytes plus 64 MB (2,564 MB with the defaults:
     50 x 50 MiB + 64).
+    Why the defaults (make bench-budgets measures each function on its emulated share, memory_size / 1,769
+    vCPU): batch 1,024 MB (0.58 vCPU) and 60 s; download 512 MB (0.29 vCPU) and 300 s: a batch of 100
+    images emulates 1.6 s against a local origin, the rest is the origin's time; consolidate 512 MB and
+    120 s: 1,000,000 stored images emulate 54 s. 1,000,000 failures with 1,000-character URLs do not fit
+    it (docs/design.md, "Sizing at 1,000,000 images").
+    download.reserved_concurrency reserves that many concurrent executions of the download function from
+    the account's pool (default 1,000, shared by every function): the Map can then never be throttled by
+    other functions, nor starve them; null (the default) reserves none. state_machine.map_max_concurrency
+    must not exceed it (checked at plan), or the Map's invocations past it are throttled.
   EOT
   type = object({
     runtime               = optional(string, "python3.13")
@@ -205,6 +214,7 @@ variable "lambda" {
       memory_size          = optional(number, 512)
       timeout              = optional(number, 300)
       ephemeral_storage_mb = optional(number)
+      reserved_concurrency = optional(number)
     }), {})
     consolidate = optional(object({
       memory_size = optional(number, 512)
@@ -216,6 +226,11 @@ variable "lambda" {
     }), {})
   })
   default = {}
+
+  validation {
+    condition     = var.lambda.download.reserved_concurrency == null ? true : (var.lambda.download.reserved_concurrency >= 1 && floor(var.lambda.download.reserved_concurrency) == var.lambda.download.reserved_concurrency)
+    error_message = "lambda.download.reserved_concurrency must be null (none reserved) or a whole number of at least 1 (and at least state_machine.map_max_concurrency)."
+  }
 
   validation {
     condition     = can(regex("^python3\\.(1[2-9]|[2-9][0-9])$", var.lambda.runtime))
@@ -320,10 +335,14 @@ variable "state_machine" {
   description = <<-EOT
     State machine settings.
     - map_max_concurrency: download Lambdas the Distributed Map runs at once (1 to 10000); a request may ask
-      for fewer (maxConcurrentBatches). Requests in flight to the origin = this x lambdaConcur.
+      for fewer (maxConcurrentBatches). Requests in flight to the origin = this x lambdaConcur. 10 by
+      default: polite to one origin (500 requests in flight at most), and 1,000,000 images are 1,000 waves
+      of batches, ~1,550 s at the measured 1.6 s a batch, within the download window.
     - map_execution_type: the Map's child executions, one per batch: STANDARD or EXPRESS (see the cost
       model in docs/design.md; the local run always runs STANDARD children).
-    - execution_timeout_seconds: longest time one execution may run.
+    - execution_timeout_seconds: longest time one execution may run (3,600 s). Downloads may start until
+      it less a last batch, Consolidate and a minute (3,090 s by default), so the report and the
+      notification always come.
     - log_level: execution history events sent to CloudWatch Logs (ALL, ERROR, FATAL, OFF).
     - include_execution_data: log each state's input and output too (they contain the requested URLs).
   EOT

@@ -14,9 +14,11 @@ import re
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runner.budgets import summary_lines as budget_summary_lines
 from local_runner.console import ProgressLine, StopSignals, failure_hints, plural
 from local_runner.emulator import LOCAL_MAP_EXECUTION_TYPE, DeploymentConfig, emulated_deployment
 from local_runner.lambda_logs import LEVELS
@@ -26,6 +28,7 @@ from local_runner.run import EXIT_INVALID_INPUT, RunResult, run_execution, stage
 from local_runner.sample_images import sample_set
 from local_runner.sample_server import SampleServer
 from local_runner.state import DEFAULT_STATE, STATE_ENV, LocalState, default_state_folder
+from local_runner.throttling import ThrottlingPlan, ThrottlingSpecError, throttled_lines
 
 DEFAULT_CONCURRENCY = 5
 EXAMPLE_REQUEST = '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"], "lambdaConcur": 5}'
@@ -86,6 +89,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--fresh", action="store_true", help="empty the --state folder first")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--inject-throttling",
+        metavar="SERVICE=FRACTION,...",
+        type=throttling_plan,
+        help="answer that fraction of the calls to s3, dynamodb, lambda (Invoke) or states as AWS does "
+        "when it throttles, e.g. s3=0.2,dynamodb=0.2,lambda=0.1,states=0.1",
+    )
+    parser.add_argument(
+        "--throttling-seed", type=int, default=0, help="seed of the injected throttling's decisions (0)"
+    )
     return parser.parse_args(argv)
 
 
@@ -97,6 +110,13 @@ def _host_list(text: str) -> tuple[str, ...]:
             f"bare host names such as example.com (no scheme, port or path), not {bad[0]!r}"
         )
     return hosts
+
+
+def throttling_plan(text: str) -> ThrottlingPlan:
+    try:
+        return ThrottlingPlan.parse(text)
+    except ThrottlingSpecError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--inject-throttling: ")) from None
 
 
 def load_request(path: Path | None) -> dict[str, Any]:
@@ -172,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             server = stack.enter_context(SampleServer.on_the_usual_port(sample_set()))
             request["baseUrl"] = server.base_url
             print(f"Serving {len(server.files)} sample images at {server.base_url}", file=sys.stderr)
-        deployment = stack.enter_context(emulated_deployment(config))
+        throttling = args.inject_throttling
+        if throttling is not None:
+            throttling = replace(throttling, seed=args.throttling_seed)
+        deployment = stack.enter_context(emulated_deployment(config, throttling=throttling))
         print(
             f"Emulated deployment ready: state machine {deployment.config.name} (Distributed Map children "
             f"run as {LOCAL_MAP_EXECUTION_TYPE} executions locally)",
@@ -286,6 +309,8 @@ def figure_lines(result: RunResult) -> list[str]:
         f"({', '.join(f'{name} {count}' for name, count in sorted(figures.invocations.items()))}), "
         f"{figures.gb_seconds(result.memory_mb):.2f} GB-s measured locally",
         f"Requests   S3 {figures.service_requests('s3')}, DynamoDB writes {figures.dynamodb_writes}",
+        *throttled_lines(figures.throttled),
+        *budget_summary_lines(figures.budget_verdicts),
     ]
     if summary.get("requestsInFlight"):
         lines.append(

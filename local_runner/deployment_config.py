@@ -18,6 +18,9 @@ class FunctionSpec:
     timeout_seconds: int
     environment: Mapping[str, str]
     memory_mb: int = 128
+    ephemeral_mb: int = 512
+    # Concurrent executions reserved for the function (None: it shares the account's unreserved pool).
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,21 @@ class DeploymentConfig:
     batch_memory_mb: int = 1024
     download_memory_mb: int = 512
     consolidate_memory_mb: int = 512
+    # lambda.download.ephemeral_storage_mb; None sizes it as modules/compute does.
+    download_ephemeral_storage_mb: int | None = None
+    # lambda.download.reserved_concurrency; map_max_concurrency may not exceed it (modules/compute).
+    download_reserved_concurrency: int | None = None
     execution_timeout_seconds: int = 3600
     application_log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        reserved = self.download_reserved_concurrency
+        if reserved is not None and self.map_max_concurrency > reserved:
+            raise ValueError(
+                f"state_machine.map_max_concurrency ({self.map_max_concurrency}) exceeds "
+                f"lambda.download.reserved_concurrency ({reserved}): the Map's invocations past the "
+                "reservation would be throttled. Raise the reservation or lower map_max_concurrency."
+            )
 
     @property
     def bucket(self) -> str:
@@ -72,6 +88,15 @@ class DeploymentConfig:
     @property
     def topic(self) -> str:
         return f"{self.name}-failures"
+
+    @property
+    def download_ephemeral_mb(self) -> int:
+        """modules/compute's local.download_ephemeral_storage_mb: room for every request in flight to spool
+        one image of the largest size allowed, plus 64 MB."""
+        if self.download_ephemeral_storage_mb is not None:
+            return self.download_ephemeral_storage_mb
+        spool_mb = -(-self.max_lambda_concur * self.max_image_bytes // 1048576)
+        return min(10240, max(512, spool_mb + 64))
 
     def functions(self) -> tuple[FunctionSpec, ...]:
         download_env = {
@@ -113,6 +138,8 @@ class DeploymentConfig:
                 self.download_timeout_seconds,
                 download_env,
                 self.download_memory_mb,
+                self.download_ephemeral_mb,
+                self.download_reserved_concurrency,
             ),
             FunctionSpec(
                 "consolidate",

@@ -1,38 +1,86 @@
 """Lambda invocations, dispatched in-process: each function's handler loaded from the zip and run as
-Lambda runs it, with its context, its timeout and its error responses."""
+Lambda runs it, with its context, its budgets (timeout on the CPU share of its memory, memory, /tmp:
+local_runner/budgets.py) and its error responses."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import sys
+import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from local_runner.budgets import SAMPLE_SECONDS, Accountant, Budget, Verdict, remove_tmp, start_thread_in
 from local_runner.deployment_config import PACKAGE, FunctionSpec
 from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Recorder
 
 Handler = Callable[[dict, Any], Any]
+# Lambda's default concurrency per account and region, shared by every function without a reservation.
+ACCOUNT_CONCURRENCY = 1000
+
+
+class TooManyRequests(LambdaClientError):
+    """Lambda's answer to an invocation past the function's reserved or the account's concurrency."""
+
+    code = 429
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("TooManyRequestsException", f"Rate Exceeded. Reason: {reason}")
+
+
+class Concurrency:
+    """Invocations running now, per function and in all: past a function's reserved concurrency, or past
+    the account's pool less every reservation, Lambda throttles the invocation."""
+
+    def __init__(self, specs: Mapping[str, FunctionSpec], account_limit: int = ACCOUNT_CONCURRENCY) -> None:
+        self._reserved = {name: spec.reserved_concurrency for name, spec in specs.items()}
+        self._unreserved = account_limit - sum(limit or 0 for limit in self._reserved.values())
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, function: str) -> Iterator[None]:
+        reserved = self._reserved.get(function)
+        with self._lock:
+            running = self._running.get(function, 0)
+            if reserved is not None and running >= reserved:
+                raise TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
+            shared = sum(n for name, n in self._running.items() if self._reserved.get(name) is None)
+            if reserved is None and shared >= self._unreserved:
+                raise TooManyRequests("ConcurrentInvocationLimitExceeded")
+            self._running[function] = running + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[function] -= 1
 
 
 @dataclass
 class LambdaContext:
-    """The part of the Lambda context object the handlers use."""
+    """The part of the Lambda context object the handlers use. The time left is the timeout less the
+    emulated duration (CPU scaled by the function's share), as the handler would see it on AWS."""
 
     function_name: str
     deadline: float
     aws_request_id: str = "local"
+    budget: Budget | None = None
 
     def get_remaining_time_in_millis(self) -> int:
+        if self.budget is not None:
+            return max(0, int(self.budget.remaining_seconds() * 1000))
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
@@ -101,26 +149,21 @@ def merged_environment(specs: tuple[FunctionSpec, ...]) -> dict[str, str]:
     return merged
 
 
-def timed_out_payload(timeout_seconds: float) -> dict[str, str]:
-    """What Lambda answers for an invocation that ran past the function's timeout."""
-    return {
-        "errorType": "Sandbox.Timedout",
-        "errorMessage": f"RequestId: local Error: Task timed out after {timeout_seconds:.2f} seconds",
-    }
+def budget_error_payload(verdict: Verdict) -> dict[str, str]:
+    """What Lambda answers for an invocation that broke a budget: ran past its timeout, past its memory,
+    or (unhandled) filled its /tmp."""
+    return {"errorType": verdict.error or "", "errorMessage": verdict.message}
 
 
 class _Invocation:
-    """A handler call on its own thread, so that it can be abandoned at the function's timeout as Lambda
+    """A handler call on its own thread, so that it can be abandoned when it breaks a budget as Lambda
     does. Python cannot stop a thread: an abandoned handler runs on in the background, and whatever it
-    does after its timeout is what Lambda would never have done."""
+    does after its end is what Lambda would never have done."""
 
-    def __init__(self, call: Callable[[], Any], function_name: str) -> None:
+    def __init__(self, call: Callable[[], Any], function_name: str, budget: Budget) -> None:
         self.result: Any = None
         self.error: Exception | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(call,), name=f"lambda-{function_name}", daemon=True
-        )
-        self._thread.start()
+        self._thread = start_thread_in(budget, lambda: self._run(call), f"lambda-{function_name}")
 
     def _run(self, call: Callable[[], Any]) -> None:
         try:
@@ -128,9 +171,13 @@ class _Invocation:
         except Exception as error:
             self.error = error
 
-    def finished_within(self, seconds: float) -> bool:
-        self._thread.join(seconds)
-        return not self._thread.is_alive()
+    def ran_within(self, budget: Budget) -> bool:
+        """Wait until the handler returns or breaks a budget; whether it returned."""
+        while self._thread.is_alive():
+            self._thread.join(SAMPLE_SECONDS)
+            if self._thread.is_alive() and budget.broken():
+                return False
+        return True
 
 
 def dispatcher(
@@ -140,11 +187,14 @@ def dispatcher(
     name_prefix: str,
     recorder: Recorder | None = None,
     logs: JsonLines | None = None,
+    accountant: Accountant | None = None,
 ) -> Callable[..., bytes]:
     """A stand-in for moto's ``LambdaSimpleBackend.invoke``: runs the named function's handler here, under
-    the function's timeout, and answers with its result or with the error payload Lambda would send."""
+    the function's budgets, and answers with its result or with the error payload Lambda would send."""
     recorder = recorder or Recorder()
     logs = logs or JsonLines("INFO")
+    accountant = accountant or Accountant(Path(tempfile.mkdtemp(prefix="lambda-tmp-")))
+    concurrency = Concurrency(specs)
 
     def invoke(
         backend: LambdaSimpleBackend,
@@ -158,19 +208,29 @@ def dispatcher(
         spec = specs[name]
         event = json.loads(body) if body else {}
 
-        def call() -> Any:
-            if log.crash_when is not None and log.crash_when(name, event):
-                raise InjectedCrash(f"{name} crashed (injected)")
-            with (
-                recorder.invocation(name),
-                logs.invocation(f"/aws/lambda/{name_prefix}-{name}") as request_id,
-            ):
-                context = LambdaContext(function_name, time.monotonic() + spec.timeout_seconds, request_id)
-                return handlers[name](event, context)
+        with (
+            concurrency.slot(name),
+            accountant.opened(name, spec.memory_mb, spec.timeout_seconds, spec.ephemeral_mb) as budget,
+        ):
 
-        invocation = _Invocation(call, function_name)
-        if not invocation.finished_within(spec.timeout_seconds):
-            payload = timed_out_payload(spec.timeout_seconds)
+            def call() -> Any:
+                if log.crash_when is not None and log.crash_when(name, event):
+                    raise InjectedCrash(f"{name} crashed (injected)")
+                with (
+                    recorder.invocation(name),
+                    logs.invocation(f"/aws/lambda/{name_prefix}-{name}") as request_id,
+                ):
+                    deadline = time.monotonic() + spec.timeout_seconds
+                    return handlers[name](event, LambdaContext(function_name, deadline, request_id, budget))
+
+            invocation = _Invocation(call, function_name, budget)
+            returned = invocation.ran_within(budget)
+            verdict = accountant.verdict(budget)
+            if returned:
+                remove_tmp(budget)
+        recorder.budget(verdict)
+        if verdict.error is not None:
+            payload = budget_error_payload(verdict)
         elif invocation.error is None:
             log.record(name, invocation.result)
             return json.dumps(invocation.result).encode()

@@ -18,10 +18,12 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.base_backend import BackendDict
 
+from local_runner.budgets import Accountant, budgets_accounted
 from local_runner.deployment_config import DeploymentConfig, FunctionSpec
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.lambda_environment import check_environment
@@ -29,6 +31,7 @@ from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
 from local_runner.template import render_asl
+from local_runner.throttling import RUNNER_RETRIES, ThrottlingPlan, injected_throttling
 
 # The emulator's public names, wherever they live.
 __all__ = [
@@ -125,8 +128,11 @@ def room_for_deep_documents() -> Iterator[None]:
 
 
 @contextmanager
-def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) -> Iterator[Deployment]:
-    """Create, in moto, what the Terraform module creates, and yield it; everything vanishes afterwards."""
+def emulated_deployment(
+    config: DeploymentConfig, work_dir: Path | None = None, throttling: ThrottlingPlan | None = None
+) -> Iterator[Deployment]:
+    """Create, in moto, what the Terraform module creates, and yield it; everything vanishes afterwards.
+    With ``throttling``, that fraction of each service's calls is answered as AWS does when it throttles."""
     specs = config.functions()
     with ExitStack() as stack:
         if work_dir is None:
@@ -147,9 +153,19 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
             mock.patch.object(
                 LambdaSimpleBackend,
                 "invoke",
-                dispatcher(handlers, {s.name: s for s in specs}, log, config.name, recorder, logs),
+                dispatcher(
+                    handlers,
+                    {s.name: s for s in specs},
+                    log,
+                    config.name,
+                    recorder,
+                    logs,
+                    Accountant(work_dir / "lambda-tmp"),
+                ),
             )
         )
+        stack.enter_context(budgets_accounted())
+        stack.enter_context(injected_throttling(throttling, recorder))
         stack.enter_context(enforced_limits(recorder))
         stack.enter_context(_backend_lookup_without_contention())
         stack.enter_context(room_for_deep_documents())
@@ -162,8 +178,10 @@ def emulated_deployment(config: DeploymentConfig, work_dir: Path | None = None) 
 def _create_resources(
     config: DeploymentConfig, zip_path: Path, log: InvocationLog, recorder: Recorder, logs: JsonLines
 ) -> Deployment:
+    # The runner's clients retry as the functions' do: Step Functions' API may be throttled too.
+    config_retries = Config(retries=RUNNER_RETRIES)
     clients = {
-        service: mark_as_observer(boto3.client(service, region_name=REGION))
+        service: mark_as_observer(boto3.client(service, region_name=REGION, config=config_retries))
         for service in ("s3", "dynamodb", "sns", "sqs", "lambda", "iam", "stepfunctions")
     }
     clients["s3"].create_bucket(Bucket=config.bucket)
@@ -191,6 +209,7 @@ def _create_resources(
             Code={"ZipFile": code},
             Timeout=spec.timeout_seconds,
             MemorySize=spec.memory_mb,
+            EphemeralStorage={"Size": spec.ephemeral_mb},
             Environment={"Variables": dict(spec.environment)},
         )["FunctionArn"]
     definition = render_asl(state_machine_variables(config, function_arns, topic_arn))
@@ -232,4 +251,20 @@ def state_machine_variables(
         "download_timeout_seconds": config.download_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "consolidate_timeout_seconds": config.consolidate_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
         "execution_timeout_seconds": config.execution_timeout_seconds,
+        "download_window_seconds": download_window_seconds(config),
     }
+
+
+# modules/state_machine's local.notification_reserve_seconds.
+NOTIFICATION_RESERVE_SECONDS = 60
+
+
+def download_window_seconds(config: DeploymentConfig) -> int:
+    """modules/state_machine's local.download_window_seconds: how long after the execution began a batch
+    may still start downloading, so the last batches, Consolidate and the notification end in time."""
+    return (
+        config.execution_timeout_seconds
+        - (config.download_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS)
+        - (config.consolidate_timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS)
+        - NOTIFICATION_RESERVE_SECONDS
+    )

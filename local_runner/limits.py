@@ -81,6 +81,10 @@ class Figures:
     invocations: Counter[str] = field(default_factory=Counter)
     lambda_seconds: Counter[str] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
+    # Each invocation's figures against its function's budgets (local_runner.budgets.Verdict).
+    budget_verdicts: list[Any] = field(default_factory=list)
+    # Calls answered with an injected throttling error, by service (local_runner.throttling).
+    throttled: Counter[str] = field(default_factory=Counter)
 
     def gb_seconds(self, memory_mb: dict[str, int]) -> float:
         return sum(seconds * memory_mb[name] / 1024 for name, seconds in self.lambda_seconds.items())
@@ -118,6 +122,14 @@ class Recorder:
     def request(self, operation: str) -> None:
         with self._lock:
             self._figures.requests[operation] += 1
+
+    def throttled(self, service: str) -> None:
+        with self._lock:
+            self._figures.throttled[service] += 1
+
+    def budget(self, verdict: Any) -> None:
+        with self._lock:
+            self._figures.budget_verdicts.append(verdict)
 
     @contextmanager
     def invocation(self, function: str) -> Iterator[None]:

@@ -96,7 +96,7 @@ class RunResult:
     def exit_code(self) -> int:
         if self.status == "SUCCEEDED":
             return EXIT_SUCCEEDED
-        if self.error == "ImagesFailed":
+        if self.error in ("ImagesFailed", "ImagesFailedUnnotified"):
             return EXIT_IMAGES_FAILED
         if self.error == "InvalidInput":
             return EXIT_INVALID_INPUT

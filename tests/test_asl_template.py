@@ -27,6 +27,7 @@ NUMBER_VARIABLES = {
     "download_timeout_seconds",
     "consolidate_timeout_seconds",
     "execution_timeout_seconds",
+    "download_window_seconds",
 }
 STRING_VARIABLES = {
     "batch_function_arn",
@@ -55,6 +56,7 @@ def module_like_values() -> dict[str, Any]:
         "download_timeout_seconds": 330,
         "consolidate_timeout_seconds": 130,
         "execution_timeout_seconds": 3600,
+        "download_window_seconds": 3090,
     }
 
 
@@ -123,6 +125,8 @@ def test_every_lambda_task_retries_transient_errors_and_has_a_timeout() -> None:
         retry = task["Retry"][0]
         assert set(retry["ErrorEquals"]) == TRANSIENT_LAMBDA_ERRORS, name
         assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (2, 2.0, 6), name
+        # Throttled invocations spread their retries (full jitter) and never wait past a minute.
+        assert (retry["JitterStrategy"], retry["MaxDelaySeconds"]) == ("FULL", 60), name
         assert task["TimeoutSeconds"] > 0, name
 
 
@@ -141,8 +145,10 @@ def test_failures_are_published_to_sns_before_the_execution_fails() -> None:
     notify = states[choice["Default"]]
     assert notify["Resource"] == "arn:aws:states:::sns:publish"
     assert notify["Parameters"]["Message.$"] == "$.message"
-    assert states[notify["Next"]]["Type"] == "Fail"
-    assert states[notify["Catch"][0]["Next"]]["Type"] == "Fail"
+    assert states[notify["Next"]] == {"Type": "Fail", "Error": "ImagesFailed", "CausePath": "$.cause"}
+    # A failed publish must not end as ImagesFailed, which the notify function skips as already told.
+    unnotified = states[notify["Catch"][0]["Next"]]
+    assert unnotified == {"Type": "Fail", "Error": "ImagesFailedUnnotified", "CausePath": "$.cause"}
     assert states[states[choice["Choices"][0]["Next"]]["Next"]]["Type"] == "Succeed"
 
 
@@ -160,7 +166,12 @@ def test_a_crashed_download_batch_ends_its_child_quietly_so_consolidate_reports_
 def test_the_batches_run_in_a_distributed_map_fed_from_s3_and_only_counts_travel_in_the_state() -> None:
     states = render_asl(module_like_values())["States"]
     batch = states["ValidateAndBatch"]
-    assert batch["Parameters"]["Payload"] == {"request.$": "$", "executionName.$": "$$.Execution.Name"}
+    assert batch["Parameters"]["Payload"] == {
+        "request.$": "$",
+        "executionName.$": "$$.Execution.Name",
+        "executionStartTime.$": "$$.Execution.StartTime",
+        "downloadWindowSeconds": 3090,
+    }
     assert "tasks.$" not in batch["ResultSelector"]
     download = states["DownloadBatches"]
     assert download["ItemProcessor"]["ProcessorConfig"] == {
@@ -178,6 +189,17 @@ def test_the_batches_run_in_a_distributed_map_fed_from_s3_and_only_counts_travel
     assert download["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
     assert download["ResultPath"] is None
     assert "batches.$" not in states["Consolidate"]["Parameters"]["Payload"]
+
+
+def test_every_error_of_the_distributed_map_still_reaches_consolidate_with_the_error() -> None:
+    states = render_asl(module_like_values())["States"]
+    [catch] = states["DownloadBatches"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    assert (catch["ResultPath"], catch["Next"]) == ("$.mapError", "Consolidate")
+    # Present (null) on the path without an error, so Consolidate's Parameters always resolve.
+    assert states["ValidateAndBatch"]["ResultSelector"]["mapError"] is None
+    assert states["Consolidate"]["Parameters"]["Payload"]["mapError.$"] == "$.mapError"
+    assert states["DownloadBatches"]["ItemSelector"]["downloadDeadline.$"] == "$.downloadDeadline"
 
 
 def test_invalid_input_replaces_the_request_so_a_large_request_cannot_overflow_the_error_path() -> None:

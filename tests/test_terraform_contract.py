@@ -552,6 +552,9 @@ def module_default_template_values() -> dict[str, object]:
     assert set(timeouts) == {*FUNCTIONS, "status"}
     margin = state_machine.locals["task_timeout_margin_seconds"]
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:image-downloader-{}"
+    execution_timeout = state_machine.variables["execution_timeout_seconds"].default
+    reserve = state_machine.locals["notification_reserve_seconds"]
+    last_batch, consolidate = timeouts["download"] + margin, timeouts["consolidate"] + margin
     return {
         **{f"{function}_function_arn": arn.format(function) for function in FUNCTIONS},
         **{f"{function}_timeout_seconds": timeouts[function] + margin for function in FUNCTIONS},
@@ -560,7 +563,8 @@ def module_default_template_values() -> dict[str, object]:
         "table_name": "image-downloader-images",
         "map_execution_type": state_machine.variables["map_execution_type"].default,
         "map_results_prefix": state_machine.variables["run_key_prefix"].default + "map-results",
-        "execution_timeout_seconds": state_machine.variables["execution_timeout_seconds"].default,
+        "execution_timeout_seconds": execution_timeout,
+        "download_window_seconds": execution_timeout - last_batch - consolidate - reserve,
     }
 
 
@@ -773,7 +777,7 @@ def test_a_check_the_root_makes_is_not_repeated_in_a_submodule() -> None:
 def test_express_children_are_refused_at_plan_time_when_a_batch_may_outlast_them() -> None:
     state_machine = module("state_machine")
     machine = only(state_machine, "aws_sfn_state_machine").body
-    [precondition] = nested(machine, "lifecycle")["precondition"]
+    precondition, *_ = nested(machine, "lifecycle")["precondition"]
     assert "var.map_execution_type" in precondition["condition"]
     assert "var.function_timeouts.download + local.task_timeout_margin_seconds" in precondition["condition"]
     assert state_machine.locals["express_max_seconds"] == 300

@@ -88,6 +88,8 @@ def test_root_defaults_pass_every_validation(root_variables: Path) -> None:
         ({"lambda": {"runtime": "python3.9"}}, "lambda.runtime must be a Python runtime"),
         ({"lambda": {"download": {"timeout": 901}}}, "its timeout 1-900 seconds"),
         ({"lambda": {"download": {"ephemeral_storage_mb": 100}}}, "ephemeral_storage_mb must be null"),
+        ({"lambda": {"download": {"reserved_concurrency": 0}}}, "reserved_concurrency must be null"),
+        ({"lambda": {"download": {"reserved_concurrency": 2.5}}}, "reserved_concurrency must be null"),
         ({"storage": {"image_key_prefix": "images"}}, "must be non-empty key prefixes ending with '/'"),
         ({"downloader": {"allowed_hosts": ["https://example.com/"]}}, "bare host names"),
         ({"downloader": {"image_time_limit_seconds": 0}}, "image_time_limit_seconds must be greater than 0"),
@@ -197,3 +199,19 @@ def test_request_sources_over_lambdas_4_kb_are_refused_naming_the_setting(comput
     assert "The batch function's environment would be" in problem["batch"]
     assert f"request_sources takes {40 * (63 + 1 + 61) + 39} bytes in INPUT_LOCATIONS" in problem["batch"]
     assert problem["batch"].endswith("bytes for it: shorten the list.")
+
+
+@pytest.mark.parametrize(
+    ("reserved", "map_concurrency", "fits"),
+    [(None, 10_000, True), (10, 10, True), (50, 10, True), (9, 10, False)],
+)
+def test_map_concurrency_must_fit_the_download_functions_reserved_concurrency(
+    compute_locals: Path, reserved: int | None, map_concurrency: int, fits: bool
+) -> None:
+    inputs = {
+        **COMPUTE_INPUTS,
+        "max_concurrent_batches": map_concurrency,
+        "functions": {"download": {"reserved_concurrency": reserved}},
+    }
+    assert evaluate(compute_locals, "local.map_fits_reserved_concurrency", inputs) is fits
+    assert evaluate(compute_locals, "local.download_reserved_concurrency", inputs) == (reserved or -1)

@@ -8,6 +8,8 @@ from typing import Any
 FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # The ASL's error names (sfn/image_downloader.asl.json): images failed, or the request was refused.
 IMAGES_FAILED = "ImagesFailed"
+# Images failed and the state machine could not publish their list (the notify function reports it).
+IMAGES_FAILED_UNNOTIFIED = "ImagesFailedUnnotified"
 INVALID_INPUT = "InvalidInput"
 
 
@@ -38,7 +40,7 @@ def exit_code_of(status: dict[str, Any]) -> ExitCode:
     if state == "SUCCEEDED":
         return ExitCode.STORED
     error = status.get("error")
-    if state == "FAILED" and error == IMAGES_FAILED:
+    if state == "FAILED" and error in (IMAGES_FAILED, IMAGES_FAILED_UNNOTIFIED):
         return ExitCode.IMAGES_FAILED
     if state == "FAILED" and error == INVALID_INPUT:
         return ExitCode.INVALID_REQUEST

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from image_downloader import reruns
+from image_downloader.aws_retries import AWS_RETRIES
 from image_downloader.errors import InvalidInput
 from image_downloader.logs import milliseconds_since
 from image_downloader.path_sources import ReadReference, read_s3_reference
@@ -25,6 +26,7 @@ from image_downloader.problems import MAX_LISTED_ERRORS, Problems, cause_documen
 from image_downloader.request import DownloadRequest, check_path, parse_request
 from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import BatchSettings, batch_settings_from_env
+from image_downloader.timelimit import download_deadline
 
 # Names the callers of the batch step use, wherever they live.
 __all__ = [
@@ -91,7 +93,7 @@ def handler(event: dict, context: object) -> dict:
     started = time.monotonic()
     settings = batch_settings_from_env()
     execution = _execution_name(event.get("executionName") if isinstance(event, dict) else None)
-    s3 = boto3.client("s3", config=Config(max_pool_connections=BATCH_WRITERS, retries={"mode": "standard"}))
+    s3 = boto3.client("s3", config=Config(max_pool_connections=BATCH_WRITERS, retries=AWS_RETRIES))
 
     def read_reference(bucket: str, key: str) -> bytes:
         return read_s3_reference(s3, bucket, key)
@@ -105,6 +107,9 @@ def handler(event: dict, context: object) -> dict:
         logger.info("request refused", extra={"executionName": execution, "problems": str(refused)})
         raise InvalidInput(cause_document(refused)) from None
     result = write_batches(request, RunLayout(settings.run_key_prefix, execution), put)
+    result["downloadDeadline"] = download_deadline(
+        event.get("executionStartTime"), event.get("downloadWindowSeconds")
+    )
     logger.info(
         "batches written",
         extra={
@@ -128,7 +133,9 @@ class AwsReruns:
         self.s3 = s3
 
     def batch_get(self) -> reruns.BatchGet:
-        return reruns.dynamodb_batch_get(boto3.client("dynamodb"), self.settings.table_name)
+        return reruns.dynamodb_batch_get(
+            boto3.client("dynamodb", config=Config(retries=AWS_RETRIES)), self.settings.table_name
+        )
 
     def read_report(self, key: str) -> bytes | None:
         """The object at ``key``, or None when there is none. Without ``s3:ListBucket`` (this role has

@@ -23,6 +23,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from image_downloader.aws_retries import AWS_RETRIES
 from image_downloader.failure_lines import FailureGroups
 from image_downloader.logs import milliseconds_since
 from image_downloader.redact import redact
@@ -35,7 +36,8 @@ MAX_REASON_LENGTH = 300
 MAX_URL_LENGTH = 300
 # A long URL inside a reason is cut shorter, so that what went wrong (after the URL) stays in the reason.
 MAX_URL_IN_REASON = 120
-MAX_SUBJECT_LENGTH = 100
+# SNS refuses a Subject of 100 characters or more.
+MAX_SUBJECT_LENGTH = 99
 # The listed failures stop at whichever comes first, max_listed_failures or this many bytes: the summary
 # (and the SNS text built from the same list) stays a few tens of KiB whatever the URLs' length.
 MAX_LISTED_BYTES = 16 * 1024
@@ -113,6 +115,7 @@ def consolidate(
     layout = RunLayout(settings.run_key_prefix, execution)
     expected = int(event.get("total") or 0)
     batch_count = int(event.get("batchCount") or 0)
+    map_error = _map_error(event.get("mapError"))
     totals = Totals()
     report_key = f"{settings.report_key_prefix}{execution}.json"
     with tempfile.TemporaryDirectory() as folder:
@@ -121,7 +124,7 @@ def consolidate(
             report = ReportFile(out, settings.max_listed_failures, totals, urls)
             written = list_keys(layout.results_prefix) if batch_count else set()
             for index, result in _results(layout, batch_count, read_json, written):
-                _add_batch(totals, report, layout, index, result, read_json)
+                _add_batch(totals, report, layout, index, result, read_json, map_error)
             if totals.requested != expected:
                 report.add([_unaccounted_failure(expected - totals.requested)])
             report.close(
@@ -132,6 +135,7 @@ def consolidate(
                     "succeeded": totals.succeeded,
                     "failed": totals.failed,
                     "skipped": int(event.get("skipped") or 0),
+                    "mapError": map_error,
                 }
             )
         upload(layout.failed_urls_key, urls_path)
@@ -151,6 +155,7 @@ def consolidate(
         "failures": totals.listed,
         "reportKey": report_key,
         "failureLines": totals.groups.lines(settings.max_listed_failures),
+        "mapError": map_error,
     }
     summary.update(_notification(summary, f"s3://{settings.bucket_name}/{report_key}"))
     return summary
@@ -159,7 +164,7 @@ def consolidate(
 def handler(event: dict, context: object) -> dict:
     started = time.monotonic()
     settings = consolidate_settings_from_env()
-    s3 = boto3.client("s3", config=Config(max_pool_connections=READERS, retries={"mode": "standard"}))
+    s3 = boto3.client("s3", config=Config(max_pool_connections=READERS, retries=AWS_RETRIES))
 
     def read_json(key: str) -> Any:
         return get_json_or_none(s3, settings.bucket_name, key)
@@ -203,7 +208,13 @@ def _results(
 
 
 def _add_batch(
-    totals: Totals, report: ReportFile, layout: RunLayout, index: int, result: Any, read_json: ReadJson
+    totals: Totals,
+    report: ReportFile,
+    layout: RunLayout,
+    index: int,
+    result: Any,
+    read_json: ReadJson,
+    map_error: str | None = None,
 ) -> None:
     if isinstance(result, dict):
         totals.requested += int(result.get("requested", 0))
@@ -216,15 +227,33 @@ def _add_batch(
     batch = read_json(layout.batch_key(index)) or {}
     paths = batch.get("resourcePaths") or []
     totals.requested += len(paths)
-    report.add(_crashed_batch_failures(index, batch.get("baseUrl", ""), paths))
+    report.add(_crashed_batch_failures(index, batch.get("baseUrl", ""), paths, map_error))
 
 
-def _crashed_batch_failures(index: int, base_url: str, paths: list[str]) -> list[dict[str, Any]]:
-    reason = (
-        f"the download Lambda of batch {index} ended without writing its result (it crashed or timed "
-        "out); this URL's outcome is unknown: request it again"
-    )
-    return [{"url": base_url + path, "kind": "crashed", "status": None, "reason": reason} for path in paths]
+def _crashed_batch_failures(
+    index: int, base_url: str, paths: list[str], map_error: str | None = None
+) -> list[dict[str, Any]]:
+    if map_error is not None:
+        kind = "not_run"
+        reason = (
+            f"batch {index} never ran or did not finish: the Distributed Map ended with {map_error}; "
+            "this URL's outcome is unknown: request it again"
+        )
+    else:
+        kind = "crashed"
+        reason = (
+            f"the download Lambda of batch {index} ended without writing its result (it crashed or timed "
+            "out); this URL's outcome is unknown: request it again"
+        )
+    return [{"url": base_url + path, "kind": kind, "status": None, "reason": reason} for path in paths]
+
+
+def _map_error(value: object) -> str | None:
+    """The Distributed Map's error (``{"Error", "Cause"}`` from its Catch) as one short line, or None."""
+    if not isinstance(value, dict):
+        return None
+    error, cause = str(value.get("Error") or "an error"), str(value.get("Cause") or "")
+    return _cut(redact(f"{error} ({cause})" if cause else error), MAX_REASON_LENGTH)
 
 
 def _unaccounted_failure(missing: int) -> dict[str, Any]:
@@ -266,6 +295,8 @@ def _bounded(failure: Mapping[str, Any]) -> dict[str, Any]:
 def _notification(summary: Mapping[str, Any], report_url: str) -> dict[str, str]:
     failed, requested = summary["failed"], summary["requested"]
     headline = f"{failed} of {requested} images failed" if failed else f"all {requested} images stored"
+    if summary.get("mapError"):
+        headline += " (the Map stopped early: partial report)"
     if not failed:
         return {"subject": f"Image download succeeded: {headline}", "message": headline, "cause": ""}
     lines = [f"Image download {summary['executionName']}: {headline} ({summary['succeeded']} stored).", ""]

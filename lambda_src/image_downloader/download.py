@@ -39,6 +39,8 @@ class BatchReference:
     batch_key: str
     execution_name: str
     execution_id: str | None
+    # When the execution's time for downloads ends (epoch seconds): past it, no URL of the batch starts.
+    download_deadline: float | None = None
 
     @classmethod
     def from_event(cls, event: object) -> BatchReference:
@@ -49,6 +51,7 @@ class BatchReference:
             batch_key=_text(event, "batchKey", "batchKey"),
             execution_name=_execution_name(event.get("executionName")),
             execution_id=_optional_text(event, "executionId"),
+            download_deadline=_optional_number(event, "downloadDeadline"),
         )
 
 
@@ -101,7 +104,8 @@ def handler(event: dict, context: object) -> dict:
         )
     batch = get_json(clients_for(1).s3, settings.bucket_name, reference.batch_key)
     request = BatchRequest.from_batch(reference, batch)
-    return download_batch(request, settings, Deadline.from_context(context))
+    deadline = Deadline.from_context(context).no_later_than(reference.download_deadline)
+    return download_batch(request, settings, deadline)
 
 
 def download_batch(
@@ -184,6 +188,13 @@ def _optional_text(source: dict, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InvalidInput(f"{name}: must be a string, got {value!r}")
     return value or None
+
+
+def _optional_number(source: dict, name: str) -> float | None:
+    value = source.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise InvalidInput(f"{name}: must be a number, got {value!r}")
+    return value
 
 
 def _execution_name(value: object) -> str:

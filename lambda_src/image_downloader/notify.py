@@ -3,7 +3,8 @@ the cause: an invalid request, a timeout, an abort, a States.* error.
 
 EventBridge calls this function with Step Functions' "Execution Status Change" events (FAILED,
 TIMED_OUT, ABORTED) of this state machine. An execution that failed with ``ImagesFailed`` has already
-published its list of failed URLs from the state machine, so it gets no second message.
+published its list of failed URLs from the state machine, so it gets no second message; one whose publish
+failed ends ``ImagesFailedUnnotified`` instead, and is told here.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from image_downloader.settings import notify_settings_from_env
 logger = logging.getLogger(__name__)
 
 ALREADY_REPORTED = "ImagesFailed"
-MAX_SUBJECT_LENGTH = 100
+# SNS refuses a Subject of 100 characters or more.
+MAX_SUBJECT_LENGTH = 99
 MAX_CAUSE_LENGTH = 1000
 WHAT_IT_MEANS = {
     "InvalidInput": "the request was refused: fix the fields the cause names and start again",
     "States.Timeout": "it ran longer than state_machine.execution_timeout_seconds",
+    "ImagesFailedUnnotified": (
+        "some images failed and the state machine could not publish their list to this topic; the cause "
+        "names how many and where the full report is"
+    ),
 }
 STATUS_MEANS = {
     "TIMED_OUT": "it ran past state_machine.execution_timeout_seconds; images stored before stay stored",

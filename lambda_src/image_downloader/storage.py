@@ -32,6 +32,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from image_downloader.aws_retries import AWS_RETRIES
 from image_downloader.content import ACTIVE_FORMATS
 from image_downloader.keys import file_parts, image_key, object_metadata
 from image_downloader.logs import caught
@@ -56,7 +57,7 @@ def aws_clients(max_pool_connections: int = MIN_AWS_POOL) -> AwsClients:
     """Clients created once per container (per pool size), shared by every worker thread."""
     config = Config(
         max_pool_connections=max_pool_connections,
-        retries={"mode": "standard", "max_attempts": 4},
+        retries=AWS_RETRIES,
         connect_timeout=5,
         read_timeout=60,
     )

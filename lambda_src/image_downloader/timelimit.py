@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from urllib3.connectionpool import HTTPConnectionPool
@@ -45,6 +46,25 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
+
+    def no_later_than(self, epoch_seconds: float | None) -> Deadline:
+        """This deadline or the wall-clock time ``epoch_seconds`` (the execution's download deadline),
+        whichever comes first."""
+        if epoch_seconds is None:
+            return self
+        return Deadline(min(self.at, time.monotonic() + epoch_seconds - time.time()))
+
+
+def download_deadline(execution_start: object, window_seconds: object) -> float | None:
+    """When the execution's last batch may start downloading (epoch seconds): its start time (ISO 8601,
+    ``$$.Execution.StartTime``) plus the window the state machine allows, so that the batches running then,
+    Consolidate and the notification still end within the execution's timeout. None when not given."""
+    if not isinstance(execution_start, str) or isinstance(window_seconds, bool):
+        return None
+    if not isinstance(window_seconds, int | float):
+        return None
+    started = datetime.fromisoformat(execution_start.replace("Z", "+00:00"))
+    return started.timestamp() + float(window_seconds)
 
 
 @dataclass(frozen=True)

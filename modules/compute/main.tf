@@ -110,6 +110,11 @@ locals {
     min(10240, max(512, local.download_spool_mb + 64)),
   )
 
+  # -1: no concurrency reserved (the account's unreserved pool). With a reservation, the Map's invocations
+  # past it are throttled (TooManyRequestsException), so the Map may not run more batches at once.
+  download_reserved_concurrency = coalesce(var.functions.download.reserved_concurrency, -1)
+  map_fits_reserved_concurrency = local.download_reserved_concurrency < 0 || var.max_concurrent_batches <= local.download_reserved_concurrency
+
   functions = {
     batch = {
       handler     = "image_downloader.batch.handler"
@@ -440,7 +445,7 @@ resource "aws_iam_role_policy_attachment" "xray" {
 resource "aws_lambda_function" "handler" {
   #checkov:skip=CKV_AWS_116:Step Functions invokes these functions synchronously and handles their errors (Retry/Catch); a dead-letter queue only receives failed asynchronous invocations.
   #checkov:skip=CKV_AWS_117:The functions reach only AWS APIs and public image hosts; a VPC would add a NAT gateway and no isolation (the downloader refuses private addresses itself).
-  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Distributed Map's concurrency (state_machine.map_max_concurrency) and the API's throttling; reserving it would take capacity from the account pool and fail on accounts with a low quota.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the Distributed Map's concurrency (state_machine.map_max_concurrency) and the API's throttling; reserving it (opt-in: lambda.download.reserved_concurrency) takes capacity from the account pool and fails on accounts with a low quota.
   #checkov:skip=CKV_AWS_272:The package is zipped from source by archive_file at plan time, so there is no signed artifact for a code-signing configuration to verify.
   #checkov:skip=CKV_AWS_173:The environment holds only bucket/table names, prefixes and limits, no secrets; Lambda encrypts it at rest with its AWS managed key.
   for_each = local.functions
@@ -449,13 +454,14 @@ resource "aws_lambda_function" "handler" {
   description   = each.value.description
   role          = aws_iam_role.lambda[each.key].arn
 
-  filename         = data.archive_file.package.output_path
-  source_code_hash = data.archive_file.package.output_base64sha256
-  handler          = each.value.handler
-  runtime          = var.runtime
-  architectures    = [var.architecture]
-  memory_size      = each.value.memory_size
-  timeout          = each.value.timeout
+  filename                       = data.archive_file.package.output_path
+  source_code_hash               = data.archive_file.package.output_base64sha256
+  handler                        = each.value.handler
+  runtime                        = var.runtime
+  architectures                  = [var.architecture]
+  memory_size                    = each.value.memory_size
+  timeout                        = each.value.timeout
+  reserved_concurrent_executions = each.key == "download" ? local.download_reserved_concurrency : -1
 
   ephemeral_storage {
     size = each.value.ephemeral
@@ -486,6 +492,10 @@ resource "aws_lambda_function" "handler" {
     precondition {
       condition     = local.environment_problems[each.key] == null
       error_message = coalesce(local.environment_problems[each.key], "The environment fits Lambda's 4 KB.")
+    }
+    precondition {
+      condition     = each.key != "download" || local.map_fits_reserved_concurrency
+      error_message = "state_machine.map_max_concurrency (${var.max_concurrent_batches}) exceeds lambda.download.reserved_concurrency (${local.download_reserved_concurrency}): the Map's invocations past the reservation would be throttled. Raise the reservation or lower map_max_concurrency."
     }
     precondition {
       condition     = each.key != "download" || local.download_spool_mb <= each.value.ephemeral

@@ -117,7 +117,7 @@ variable "architecture" {
 }
 
 variable "functions" {
-  description = "Memory (MB) and timeout (seconds) of each function (the status function answers the API, which waits at most 30 s); the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image)."
+  description = "Memory (MB) and timeout (seconds) of each function (the status function answers the API, which waits at most 30 s); the download function's /tmp size (MB; null sizes it for lambdaConcur x the largest image) and reserved concurrency (null: none reserved; at least max_concurrent_batches)."
   type = object({
     batch = optional(object({
       memory_size = optional(number, 1024)
@@ -127,6 +127,7 @@ variable "functions" {
       memory_size          = optional(number, 512)
       timeout              = optional(number, 300)
       ephemeral_storage_mb = optional(number)
+      reserved_concurrency = optional(number)
     }), {})
     consolidate = optional(object({
       memory_size = optional(number, 512)

@@ -23,6 +23,14 @@ locals {
   # (which the template can tell apart) arrives first.
   task_timeout_margin_seconds = 15
 
+  # Downloads may start until this long after the execution began: a batch started just before it
+  # (download timeout), Consolidate and the notification (a minute) still end within the execution's
+  # timeout, so every end reaches a report and a notification.
+  notification_reserve_seconds = 60
+  last_batch_seconds           = var.function_timeouts.download + local.task_timeout_margin_seconds
+  consolidate_seconds          = var.function_timeouts.consolidate + local.task_timeout_margin_seconds
+  download_window_seconds      = var.execution_timeout_seconds - local.last_batch_seconds - local.consolidate_seconds - local.notification_reserve_seconds
+
   # Longest run of an Express workflow, so of an EXPRESS child of the Distributed Map.
   express_max_seconds = 300
 }
@@ -195,6 +203,7 @@ resource "aws_sfn_state_machine" "this" {
     download_timeout_seconds    = var.function_timeouts.download + local.task_timeout_margin_seconds
     consolidate_timeout_seconds = var.function_timeouts.consolidate + local.task_timeout_margin_seconds
     execution_timeout_seconds   = var.execution_timeout_seconds
+    download_window_seconds     = local.download_window_seconds
   })
 
   logging_configuration {
@@ -213,6 +222,11 @@ resource "aws_sfn_state_machine" "this" {
     precondition {
       condition     = var.map_execution_type != "EXPRESS" || var.function_timeouts.download + local.task_timeout_margin_seconds <= local.express_max_seconds
       error_message = "An EXPRESS child execution runs at most ${local.express_max_seconds} seconds, but a batch may take the download function's timeout (${var.function_timeouts.download} s) plus ${local.task_timeout_margin_seconds} s: lower lambda.download.timeout to ${local.express_max_seconds - local.task_timeout_margin_seconds} or use STANDARD children."
+    }
+
+    precondition {
+      condition     = local.download_window_seconds > var.function_timeouts.batch + local.task_timeout_margin_seconds
+      error_message = "execution_timeout_seconds (${var.execution_timeout_seconds}) leaves downloads ${local.download_window_seconds} s once a last batch (download timeout + ${local.task_timeout_margin_seconds} s), Consolidate (its timeout + ${local.task_timeout_margin_seconds} s) and the notification (${local.notification_reserve_seconds} s) are set aside; it must exceed the batch step's ${var.function_timeouts.batch + local.task_timeout_margin_seconds} s: raise execution_timeout_seconds or lower the function timeouts."
     }
   }
 

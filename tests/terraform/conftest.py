@@ -38,6 +38,7 @@ from moto.core.config import default_user_config
 from pytest_terraform import terraform
 from pytest_terraform.tf import TerraformFixture, TerraformRunner, TerraformTestApi
 
+from local_runner.budgets import budgets_accounted
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from tests.terraform import moto_shims, recording
 from tests.terraform.deployed import applied_functions
@@ -315,7 +316,8 @@ def deployed(tier: Tier) -> Iterator[Deployed]:
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
     }
-    with pytest.MonkeyPatch.context() as patch:
+    # Lambda's budgets (CPU share of memory_size, memory, /tmp) count every thread a handler starts.
+    with pytest.MonkeyPatch.context() as patch, budgets_accounted():
         patch.delenv("AWS_SESSION_TOKEN", raising=False)
         for name, value in runtime.items():
             patch.setenv(name, value)

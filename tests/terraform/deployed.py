@@ -50,7 +50,15 @@ def applied_functions(state: dict[str, Any], name_prefix: str) -> AppliedFunctio
                 handler=values["handler"],
                 timeout_seconds=int(values["timeout"]),
                 environment=environment,
+                memory_mb=int(values["memory_size"]),
+                ephemeral_mb=int(values["ephemeral_storage"][0]["size"]),
+                reserved_concurrency=_reserved(values.get("reserved_concurrent_executions")),
             )
         )
     (zip_path,) = {Path(function["values"]["filename"]) for function in functions}
     return AppliedFunctions(name_prefix, tuple(specs), zip_path)
+
+
+def _reserved(value: object) -> int | None:
+    """The applied reserved_concurrent_executions: -1 (or absent) reserves none."""
+    return int(value) if isinstance(value, int | float) and value >= 0 else None
