@@ -1,0 +1,81 @@
+"""The floors the engine is measured against: the least code that does the same transfer, same server.
+
+- ``urllib3_floor``: a thread pool sharing one urllib3 keep-alive ``PoolManager``, GET and read, nothing
+  else (the CPU floor of the transfer-only sink);
+- ``stdlib_reference``: the same with ``http.client``, one keep-alive connection per thread (the wall
+  reference);
+- ``aws_floor``: GET, then boto3 ``put_object`` and ``put_item`` against the stand-in
+  (``bench.aws_standin``, another process): the CPU floor of the full sink, botocore's work included.
+
+Each returns a callable that runs the whole list once and returns how many images it stored. Like the
+engine, whose pool of connections to the origin lives as long as one batch (one Lambda invocation), each
+run opens its own connections to the image server; the AWS clients live as long as the process, as the
+Lambda's do.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import urllib3
+
+Run = Callable[[list[str]], int]
+
+
+def urllib3_floor(concurrency: int) -> Run:
+    def get(http: urllib3.PoolManager, url: str) -> int:
+        response = http.request("GET", url)
+        return int(response.status == 200 and bool(response.data))
+
+    return _pooled(concurrency, get)
+
+
+def stdlib_reference(concurrency: int) -> Run:
+    local = threading.local()
+
+    def get(_http: urllib3.PoolManager, url: str) -> int:
+        parts = urlsplit(url)
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+        connection.request("GET", parts.path)
+        response = connection.getresponse()
+        return int(response.status == 200 and bool(response.read()))
+
+    return _pooled(concurrency, get)
+
+
+def aws_floor(concurrency: int, endpoint_url: str, bucket: str, table: str) -> Run:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(max_pool_connections=max(50, concurrency))
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+    def get_and_store(http: urllib3.PoolManager, url: str) -> int:
+        response = http.request("GET", url)
+        if response.status != 200:
+            return 0
+        key = "images/" + url.split("://", 1)[1]
+        s3.put_object(Bucket=bucket, Key=key, Body=response.data, ContentType="image/gif")
+        item = {"url": {"S": url}, "key": {"S": key}, "size": {"N": str(len(response.data))}}
+        dynamodb.put_item(TableName=table, Item=item)
+        return 1
+
+    return _pooled(concurrency, get_and_store)
+
+
+def _pooled(concurrency: int, each: Callable[[urllib3.PoolManager, str], int]) -> Run:
+    def run(urls: list[str]) -> int:
+        with (
+            urllib3.PoolManager(maxsize=concurrency, block=True) as http,
+            ThreadPoolExecutor(max_workers=min(concurrency, len(urls))) as pool,
+        ):
+            return sum(pool.map(lambda url: each(http, url), urls))
+
+    return run
