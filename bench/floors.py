@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import urllib3
 
 Run = Callable[[list[str]], int]
+# Every loop has a socket timeout, as the engine must (so every read waits in poll() first).
+SOCKET_TIMEOUT = 10.0
 
 
 def urllib3_floor(concurrency: int) -> Run:
@@ -41,7 +43,7 @@ def stdlib_reference(concurrency: int) -> Run:
         parts = urlsplit(url)
         connection = getattr(local, "connection", None)
         if connection is None:
-            connection = local.connection = http.client.HTTPConnection(parts.netloc, timeout=10)
+            connection = local.connection = http.client.HTTPConnection(parts.netloc, timeout=SOCKET_TIMEOUT)
         connection.request("GET", parts.path)
         response = connection.getresponse()
         return int(response.status == 200 and bool(response.read()))
@@ -73,7 +75,7 @@ def aws_floor(concurrency: int, endpoint_url: str, bucket: str, table: str) -> R
 def _pooled(concurrency: int, each: Callable[[urllib3.PoolManager, str], int]) -> Run:
     def run(urls: list[str]) -> int:
         with (
-            urllib3.PoolManager(maxsize=concurrency, block=True) as http,
+            urllib3.PoolManager(maxsize=concurrency, block=True, timeout=SOCKET_TIMEOUT) as http,
             ThreadPoolExecutor(max_workers=min(concurrency, len(urls))) as pool,
         ):
             return sum(pool.map(lambda url: each(http, url), urls))

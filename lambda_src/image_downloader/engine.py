@@ -82,7 +82,9 @@ def download_all(
             futures = {
                 executor.submit(downloader.process, url, sink): index for index, url in enumerate(urls)
             }
-            for done, future in enumerate(as_completed(futures), start=1):
+            # Without a progress callback, wait in order: as_completed wakes this thread once per image.
+            finished = futures if on_progress is None else as_completed(futures)
+            for done, future in enumerate(finished, start=1):
                 results[futures[future]] = future.result()
                 if on_progress is not None:
                     on_progress(done, len(urls))
