@@ -5,7 +5,9 @@
 - ``stdlib_reference``: the same with ``http.client``, one keep-alive connection per thread (the wall
   reference);
 - ``aws_floor``: GET, then boto3 ``put_object`` and ``put_item`` against the stand-in
-  (``bench.aws_standin``, another process): the CPU floor of the full sink, botocore's work included.
+  (``bench.aws_standin``, another process): the CPU floor of the full sink, botocore's work included;
+  with ``batch_records``, the records go by ``BatchWriteItem`` of 25 instead (unprocessed ones again),
+  which shows what batching the records would save.
 
 Each returns a callable that runs the whole list once and returns how many images it stored. Like the
 engine, whose pool of connections to the origin lives as long as one batch (one Lambda invocation), each
@@ -26,6 +28,7 @@ import urllib3
 Run = Callable[[list[str]], int]
 # Every loop has a socket timeout, as the engine must (so every read waits in poll() first).
 SOCKET_TIMEOUT = 10.0
+BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 
 
 def urllib3_floor(concurrency: int) -> Run:
@@ -51,7 +54,9 @@ def stdlib_reference(concurrency: int) -> Run:
     return _pooled(concurrency, get)
 
 
-def aws_floor(concurrency: int, endpoint_url: str, bucket: str, table: str) -> Run:
+def aws_floor(
+    concurrency: int, endpoint_url: str, bucket: str, table: str, batch_records: bool = False
+) -> Run:
     import boto3
     from botocore.config import Config
 
@@ -66,10 +71,36 @@ def aws_floor(concurrency: int, endpoint_url: str, bucket: str, table: str) -> R
         key = "images/" + url.split("://", 1)[1]
         s3.put_object(Bucket=bucket, Key=key, Body=response.data, ContentType="image/gif")
         item = {"url": {"S": url}, "key": {"S": key}, "size": {"N": str(len(response.data))}}
-        dynamodb.put_item(TableName=table, Item=item)
+        if not batch_records:
+            dynamodb.put_item(TableName=table, Item=item)
+            return 1
+        with lock:
+            pending.append({"PutRequest": {"Item": item}})
+            full = pending[:] if len(pending) == BATCH_WRITE_ITEMS else None
+            if full:
+                pending.clear()
+        if full:
+            write_batch(full)
         return 1
 
-    return _pooled(concurrency, get_and_store)
+    lock = threading.Lock()
+    pending: list[dict] = []
+
+    def write_batch(writes: list[dict]) -> None:
+        while writes:
+            answer = dynamodb.batch_write_item(RequestItems={table: writes})
+            writes = answer.get("UnprocessedItems", {}).get(table, [])
+
+    pooled = _pooled(concurrency, get_and_store)
+
+    def run(urls: list[str]) -> int:
+        stored = pooled(urls)
+        if pending:
+            write_batch(pending[:])
+            pending.clear()
+        return stored
+
+    return run
 
 
 def _pooled(concurrency: int, each: Callable[[urllib3.PoolManager, str], int]) -> Run:

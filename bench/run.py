@@ -7,8 +7,8 @@
   (``bench.aws_standin``, another process, at ``--aws-port``): the whole Lambda path, client side alone;
 - ``moto``: ``download.handler`` against moto's S3 and DynamoDB in this process (moto's CPU included);
 - ``folder``: ``download_all`` writing every image to a temporary folder (used for the memory figures);
-- ``floor``, ``stdlib``, ``floor-aws``: the minimal loops of ``bench.floors`` (urllib3 GET; http.client
-  GET; GET + put_object + put_item against the stand-in).
+- ``floor``, ``stdlib``, ``floor-aws``, ``floor-aws-batch``: the minimal loops of ``bench.floors``
+  (urllib3 GET; http.client GET; GET + put_object + put_item, or BatchWriteItem of 25, to the stand-in).
 
 Each run starts with a 2-image warm-up (imports, botocore models, code paths), not counted: a warm Lambda
 container has paid for those too. Each repeat reports its wall time and its CPU time (user + sys of this
@@ -36,7 +36,8 @@ from image_downloader.storage import DiscardSink, FolderSink
 BUCKET = "bench-images"
 TABLE = "bench-images"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-SINKS = ("discard", "aws", "moto", "folder", "floor", "stdlib", "floor-aws")
+SINKS = ("discard", "aws", "moto", "folder", "floor", "stdlib", "floor-aws", "floor-aws-batch")
+FLOORS = ("floor", "stdlib", "floor-aws", "floor-aws-batch")
 
 
 def urls(port: int, kind: str, count: int) -> list[str]:
@@ -70,7 +71,8 @@ def floor_run(
         loop = floors.stdlib_reference(concurrency)
     else:
         os.environ.update(AWS_ENV)
-        loop = floors.aws_floor(concurrency, f"http://127.0.0.1:{aws_port}", BUCKET, TABLE)
+        endpoint = f"http://127.0.0.1:{aws_port}"
+        loop = floors.aws_floor(concurrency, endpoint, BUCKET, TABLE, batch_records=sink == "floor-aws-batch")
     loop(warm_urls(port))
     measured = urls(port, kind, count)
     return lambda: loop(measured)
@@ -124,7 +126,7 @@ def runner(args: argparse.Namespace) -> Callable[[], int]:
     """The measured run the arguments (``--sink``, ``--kind``, ``-n``, ``-c``, ports) describe, warmed up."""
     if args.sink in ("moto", "aws"):
         return handler_run(args.port, args.kind, args.n, args.c, args.aws_port if args.sink == "aws" else 0)
-    if args.sink in ("floor", "stdlib", "floor-aws"):
+    if args.sink in FLOORS:
         return floor_run(args.port, args.kind, args.n, args.c, args.sink, args.aws_port)
     return transfer_run(args.port, args.kind, args.n, args.c, args.sink)
 
@@ -144,7 +146,7 @@ def main() -> None:
     parser.add_argument("-c", type=int, required=True)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    if args.sink in ("aws", "floor-aws") and not args.aws_port:
+    if args.sink in ("aws", "floor-aws", "floor-aws-batch") and not args.aws_port:
         parser.error(f"--sink {args.sink} needs --aws-port")
     run = runner(args)
     walls: list[float] = []
