@@ -7,7 +7,8 @@ it can (asyncio, one write per response, ``TCP_NODELAY``), what the download Lam
 - ``GET /<bucket>/<key>``: that body, or S3's ``404 NoSuchKey``;
 - ``POST /`` with ``X-Amz-Target: DynamoDB_20120810.PutItem`` or ``.BatchWriteItem``: counts the items
   and answers ``{}`` / ``{"UnprocessedItems": {}}``;
-- ``GET /__counts``: ``{"objects": n, "items": n}`` (how many were stored, to check a run against).
+- ``GET /__counts``: ``{"objects": n, "puts": n, "items": n}`` (keys held, PUTs and items received, to
+  check a run against).
 
 It checks nothing of the request beyond framing (no signature, no schema): correctness is the moto
 tests' job; this is only the far end of the wire.
@@ -32,6 +33,7 @@ def _response(status: bytes, body: bytes = b"", extra: bytes = b"") -> bytes:
 class StandIn(asyncio.Protocol):
     objects: ClassVar[dict[bytes, bytes]] = {}
     items: ClassVar[int] = 0
+    puts: ClassVar[int] = 0
 
     def __init__(self) -> None:
         self.buffer = b""
@@ -66,10 +68,11 @@ class StandIn(asyncio.Protocol):
         method, path, _version = head[0].split(b" ", 2)
         if method == b"PUT":
             StandIn.objects[path] = body
+            StandIn.puts += 1
             etag = b'ETag: "%s"\r\n' % hashlib.md5(body, usedforsecurity=False).hexdigest().encode()
             return _response(b"200 OK", extra=etag)
         if method == b"GET" and path == b"/__counts":
-            counts = {"objects": len(StandIn.objects), "items": StandIn.items}
+            counts = {"objects": len(StandIn.objects), "puts": StandIn.puts, "items": StandIn.items}
             return _response(b"200 OK", json.dumps(counts).encode())
         if method == b"GET":
             stored = StandIn.objects.get(path)
