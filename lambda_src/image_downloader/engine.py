@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed, wait
 
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
@@ -37,6 +37,8 @@ from image_downloader.redact import redact
 from image_downloader.retry import BoundedRetry, RetryPolicy
 from image_downloader.settings import DownloadSettings
 from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget
+from image_downloader.workers import give_back as give_back_workers
+from image_downloader.workers import take as take_workers
 
 # The engine's public names, wherever they live.
 __all__ = [
@@ -77,18 +79,21 @@ def download_all(
     workers = max(1, min(concurrency, len(urls)))
     downloader = _Downloader(settings, policy or RetryPolicy(), deadline, workers)
     results: list[Failure | int | None] = [None] * len(urls)
+    executor = take_workers(workers)
+    futures: dict[Future[Failure | int], int] = {}
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as executor:
-            futures = {
-                executor.submit(downloader.process, url, sink): index for index, url in enumerate(urls)
-            }
-            # Without a progress callback, wait in order: as_completed wakes this thread once per image.
-            finished = futures if on_progress is None else as_completed(futures)
-            for done, future in enumerate(finished, start=1):
-                results[futures[future]] = future.result()
-                if on_progress is not None:
-                    on_progress(done, len(urls))
+        futures = {executor.submit(downloader.process, url, sink): index for index, url in enumerate(urls)}
+        # Without a progress callback, wait in order: as_completed wakes this thread once per image.
+        finished = futures if on_progress is None else as_completed(futures)
+        for done, future in enumerate(finished, start=1):
+            results[futures[future]] = future.result()
+            if on_progress is not None:
+                on_progress(done, len(urls))
     finally:
+        for future in futures:  # after an error here: nothing more starts, what runs ends first
+            future.cancel()
+        wait(futures)
+        give_back_workers(workers, executor)
         downloader.close()
     for result in results:
         if isinstance(result, Failure):
