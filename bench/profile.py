@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from bench.run import SINKS, runner
+from image_downloader.workers import retire as retire_workers
 
 
 class ThreadProfiles:
@@ -39,6 +40,7 @@ class ThreadProfiles:
         return profile
 
     def run(self, function: Callable[[], int], repeat: int) -> None:
+        retire_workers()  # the warm-up's threads: new ones start under the profiler
         main = self._new()
         threading.setprofile(self._start_in_thread)
         main.enable()

@@ -24,9 +24,18 @@ def take(count: int) -> ThreadPoolExecutor:
 
 def give_back(count: int, executor: ThreadPoolExecutor) -> None:
     """Keep ``executor`` (all its work done) for the next batch, retiring the one kept before."""
+    _keep({count: executor})
+
+
+def retire() -> None:
+    """Shut the kept threads down (a profiler, say, sees only threads started after it)."""
+    _keep({})
+
+
+def _keep(kept: dict[int, ThreadPoolExecutor]) -> None:
     with _lock:
         retired = list(_spare.values())
         _spare.clear()
-        _spare[count] = executor
+        _spare.update(kept)
     for old in retired:
         old.shutdown(wait=False)
