@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from bench.run import SINKS, runner
 from image_downloader.workers import retire as retire_workers
+from image_downloader.workers import take as take_workers
 
 
 class ThreadProfiles:
@@ -39,7 +40,8 @@ class ThreadProfiles:
             self.profiles.append(profile)
         return profile
 
-    def run(self, function: Callable[[], int], repeat: int) -> None:
+    def run(self, function: Callable[[], int], repeat: int, workers: int) -> None:
+        """``repeat`` runs of ``function``, whose batches use ``workers`` download threads."""
         retire_workers()  # the warm-up's threads: new ones start under the profiler
         main = self._new()
         threading.setprofile(self._start_in_thread)
@@ -50,6 +52,9 @@ class ThreadProfiles:
         finally:
             main.disable()
             threading.setprofile(None)  # type: ignore[arg-type]
+            # The kept threads end their last wait for work in their own thread (a call still open
+            # when the statistics are taken would be timed by this thread's clock).
+            take_workers(workers).shutdown(wait=True)
 
     def stats(self) -> pstats.Stats:
         stream = io.StringIO()
@@ -80,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     run = runner(argparse.Namespace(kind="small", **vars(args)))
     profiles = ThreadProfiles()
-    profiles.run(run, args.repeat)
+    profiles.run(run, args.repeat, min(args.c, args.n))
     stats = profiles.stats()
     images = args.n * args.repeat
     total_ms = stats.total_tt * 1000  # type: ignore[attr-defined]
