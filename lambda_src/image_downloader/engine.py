@@ -8,7 +8,8 @@ is synchronous) in the same worker.
 
 Where each concern lives: data shapes and the sink protocol in ``model.py``, the retry policy in
 ``retry.py``, the transport in ``fetch.py``, body reading in ``body.py``, the time limits per batch and
-per image in ``timelimit.py``. This file only orchestrates them.
+per image in ``timelimit.py``, the threads (kept for the next batch) in ``workers.py``. This file only
+orchestrates them.
 """
 
 from __future__ import annotations
