@@ -185,11 +185,12 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
             if row.floor_cpu
             else f"{'':>19}"
         )
-        print(
+        line = (
             f"{SINK_LABELS[row.sink]:<20}{row.n:>5}{row.concurrency:>5}{row.wall:>8.3f}"
             f"{row.succeeded / row.wall:>8.1f}{row.ideal:>8.3f}{row.ratio:>7.2f}{versus}{row.cpu_ms:>11.3f}"
             f"{floor}{failed}"
         )
+        print(line.rstrip())
     print(
         "wall, CPU: medians of every repeat (5 per process when ideal <= 1 s, 3 when <= 5 s, else 1) over\n"
         f"{args.rounds} processes per row (c=1: one, side by side); CPU = user + sys of the run's process\n"
