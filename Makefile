@@ -8,6 +8,7 @@ INPUT       ?=
 SAMPLES     ?=
 OUT         ?=
 ALLOW_PRIVATE ?=
+ALLOWED_HOSTS ?=
 LOG_LEVEL   ?=
 PYTEST_ARGS ?=
 # pytest-xdist workers for make test/pytest (0: none). --dist loadfile keeps each test file on one worker,
@@ -36,8 +37,8 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1, LOG_LEVEL=DEBUG)
-	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
+run: $(VENV)/.installed ## Run the pipeline locally (INPUT=file.json, SAMPLES=1 bundled images, OUT=dir, ALLOW_PRIVATE=1, ALLOWED_HOSTS=h1,h2, LOG_LEVEL=DEBUG)
+	$(PY) -m local_runner $(if $(INPUT),--input $(INPUT)) $(if $(SAMPLES),--samples) $(if $(OUT),--out $(OUT)) $(if $(ALLOW_PRIVATE),--allow-private-addresses) $(if $(ALLOWED_HOSTS),--allowed-hosts $(ALLOWED_HOSTS)) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
 
 # The two virtualenvs are made side by side (about a minute, instead of one and a half), then the steps
 # run one after the other.

@@ -11,7 +11,7 @@ variable "create_api" {
 }
 
 variable "name" {
-  description = "Name prefix of every resource (lowercase letters, digits, hyphens; at most 32 characters, so that every derived name, such as the IAM role `<name>-state-machine`, stays within AWS limits)."
+  description = "Name prefix of every resource (lowercase letters, digits, hyphens; at most 32 characters, so that every derived name, such as the IAM role `<name>-<region>-state-machine`, stays within AWS limits)."
   type        = string
 
   validation {
@@ -127,7 +127,8 @@ variable "request_sources" {
     Where a request's resourcePathsFrom (an s3:// URL of a paths file, for requests over the 256 KiB
     execution input) may point: the batch function may read s3://<bucket>/<prefix>* of each entry and
     nothing else. Null (the default) allows the module's own bucket under storage.input_key_prefix; []
-    refuses every reference. A bucket encrypted with another KMS key also needs that key's grant.
+    refuses every reference. A bucket encrypted with another KMS key also needs that key's grant. The
+    list travels in the batch function's environment, which Lambda caps at 4 KB: the plan refuses more.
   EOT
   type = list(object({
     bucket = string
@@ -247,7 +248,9 @@ variable "lambda" {
 variable "downloader" {
   description = <<-EOT
     What the download function may fetch.
-    - allowed_hosts: host names it may download from; empty allows any public host.
+    - allowed_hosts: host names it may download from; empty allows any public host. The list travels in
+      the function's environment, which Lambda caps at 4 KB in all: the plan refuses a longer one and says
+      how many bytes remain (3,614 with the other defaults).
     - allow_private_addresses: let it reach private, loopback and link-local addresses (the instance
       metadata service among them). Keep false on AWS; the local runner and the tests set it.
     - max_image_bytes: largest image accepted (default 50 MiB).

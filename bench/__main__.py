@@ -6,7 +6,8 @@ runs each configuration in fresh processes (``bench.run``) and prints one table:
 seconds, images/s, the ideal ``ceil(N / c) x delay``, wall / ideal, wall / the reference's wall, and the
 CPU per image beside the floor's (``bench.floors``, measured in the same run, interleaved) and their
 ratio; for the transfer-only sink and for the whole Lambda path (the handler, the stand-in for AWS).
-Then the cold start (import time) and the peak RSS of a run of large images against a run of small ones.
+Then the cold start (import time), the peak RSS of a run of large images against a run of small ones,
+and the ratio of masking 1 MB to 64 KB of each hostile shape (``bench.masking``).
 """
 
 from __future__ import annotations
@@ -241,6 +242,13 @@ def memory_report(port: int, args: argparse.Namespace) -> None:
         print(f"  {label:<42}{peak / MB:7.1f} MB{growth}")
 
 
+def masking_report() -> None:
+    """``bench.masking`` in its own process (it imports the Lambda package)."""
+    command = [sys.executable, "-m", "bench.masking"]
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(), cwd=REPO, check=True)
+    print(done.stdout, end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=200, help="images per run (200)")
@@ -272,6 +280,7 @@ def main() -> None:
         import_report()
         if args.memory:
             memory_report(port, args)
+        masking_report()
     finally:
         for process in (server, standin):
             process.terminate()

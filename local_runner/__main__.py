@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -54,6 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="let the downloader reach loopback/private addresses (implied by --samples)",
     )
     parser.add_argument(
+        "--allowed-hosts",
+        type=_host_list,
+        default=(),
+        metavar="HOST,...",
+        help="the only hosts the downloader may fetch from, as the module's downloader.allowed_hosts "
+        "(default: any host)",
+    )
+    parser.add_argument(
         "--log-level",
         choices=tuple(LEVELS),
         default=DeploymentConfig.application_log_level,
@@ -62,6 +71,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     return parser.parse_args(argv)
+
+
+def _host_list(text: str) -> tuple[str, ...]:
+    hosts = tuple(host.strip().lower() for host in text.split(",") if host.strip())
+    bad = [host for host in hosts if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host)]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"bare host names such as example.com (no scheme, port or path), not {bad[0]!r}"
+        )
+    return hosts
 
 
 def load_request(path: Path | None) -> dict[str, Any]:
@@ -89,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID_INPUT
     config = DeploymentConfig(
         allow_private_addresses=serve_samples or args.allow_private_addresses,
+        allowed_hosts=args.allowed_hosts,
         application_log_level=args.log_level,
     )
     with ExitStack() as stack:

@@ -22,6 +22,7 @@ from moto.core.base_backend import BackendDict
 
 from local_runner.deployment_config import DeploymentConfig, FunctionSpec
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
+from local_runner.lambda_environment import check_environment
 from local_runner.lambda_logs import JsonLines
 from local_runner.limits import Figures, Recorder, enforced_limits, mark_as_observer
 from local_runner.packaging import build_lambda_zip
@@ -158,6 +159,7 @@ def _create_resources(
     code = zip_path.read_bytes()
     function_arns = {}
     for spec in config.functions():
+        check_environment(f"{config.name}-{spec.name}", spec.environment)
         function_arns[spec.name] = clients["lambda"].create_function(
             FunctionName=f"{config.name}-{spec.name}",
             Runtime="python3.13",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the image-downloader client: the installed console script when there is one (pip install .),
-# else the package straight from this repository (it needs botocore only for AWS_IAM signing).
+# else the package straight from this repository (it needs requests, and botocore for AWS_IAM signing:
+# `pip install requests botocore`, or `pip install .` once).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The API's URL and authorization come from `terraform output` of examples/complete unless

@@ -5,18 +5,28 @@ images from a local server."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import ipaddress
 import json
 import os
+import re
+import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from image_downloader_client.cli import Terminal, main
 from image_downloader_client.outcome import ExitCode, exit_code_of
@@ -29,7 +39,7 @@ from local_runner.emulator import (
     load_handlers,
 )
 from local_runner.sample_images import flag_gif
-from tests.support.api_standin import ApiStandIn, IamAuthorizer, JwtIssuer, NoAuthorizer, serving
+from tests.support.api_standin import ApiStandIn, Fault, IamAuthorizer, JwtIssuer, NoAuthorizer, serving
 from tests.support.image_server import ImageServer, Route
 
 CONFIG = DeploymentConfig(
@@ -45,6 +55,8 @@ CALLER = {
     "AWS_SESSION_TOKEN": "ci-token",
 }
 FAST = ["--interval", "0.1", "--timeout", "120"]
+# What requests reads from the environment: the tests set them where they mean to.
+PROXY_AND_CA = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 @dataclass
@@ -146,13 +158,16 @@ def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     for _, names in CI_RUN_IDS:
         for name in names:
             monkeypatch.delenv(name, raising=False)
-    for name in ("IMAGE_DOWNLOADER_URL", "IMAGE_DOWNLOADER_AUTH", "IMAGE_DOWNLOADER_TOKEN"):
+    for name in ("IMAGE_DOWNLOADER_URL", "IMAGE_DOWNLOADER_AUTH", "IMAGE_DOWNLOADER_TOKEN", *PROXY_AND_CA):
         monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 def _stack(deployed: Deployed, authorizer: Any, tmp_path: Path) -> Stack:
     deployed.api.authorizer = authorizer
-    deployed.api.log.clear()
+    api = deployed.api
+    for recorded in (api.log, api.targets, api.arrivals, api.received, api.faults):
+        recorded.clear()
     earlier = {execution["name"] for execution in _executions(deployed.deployment)}
     return Stack(deployed.deployment, deployed.api, deployed.images, tmp_path, deployed.jwt, earlier)
 
@@ -207,6 +222,14 @@ def test_jwt_caller_gets_exit_1_and_the_report_for_a_404(oidc: Stack) -> None:
     failures = json.loads(saved.read_text())["failures"]
     assert [failure["url"] for failure in failures] == [oidc.images.url("/img/missing.gif")]
     assert "404" in json.dumps(failures)
+
+    nowhere = oidc.tmp_path / "no-such-folder" / "report.json"
+    unwritable = oidc.cli("report", "with-404", "--out", str(nowhere), auth="JWT", token=token)
+    assert unwritable.code == ExitCode.CLIENT_ERROR
+    assert (
+        unwritable.err
+        == f"image-downloader: cannot write the report to {nowhere}: No such file or directory\n"
+    )
 
 
 def test_an_invalid_request_exits_2_with_the_validation_message(open_api: Stack) -> None:
@@ -281,6 +304,16 @@ def test_a_wrong_secret_key_is_refused_by_the_authorizer_and_exits_4(iam: Stack)
     assert result.code == ExitCode.CLIENT_ERROR
     assert "403" in result.err and "signature" in result.err
     assert iam.executions() == []
+    assert [status for method, _, status in iam.api.log if method == "POST"] == [403], "a 403 is not retried"
+
+
+def test_the_signature_covers_every_header_sent_but_hop_by_hop_ones_and_user_agent(iam: Stack) -> None:
+    assert iam.cli("start", iam.request(["img/a.gif"]), "--region", "us-east-1").code == ExitCode.STORED
+    (headers,) = iam.api.received
+    signed = re.search(r"SignedHeaders=([^,]+)", headers["Authorization"]).group(1).split(";")
+    sent = {name.lower() for name in headers} | {"host"}
+    assert set(signed) == sent - {"authorization", "connection", "user-agent"}
+    assert {"idempotency-key", "content-type", "content-length", "x-amz-security-token"} <= set(signed)
 
 
 def test_a_request_signed_for_another_region_is_refused(iam: Stack) -> None:
@@ -306,17 +339,6 @@ def test_jwt_without_a_token_exits_4_before_sending(oidc: Stack, monkeypatch: py
     assert oidc.api.log == []
 
 
-def test_an_unreachable_api_exits_4(tmp_path: Path) -> None:
-    request = tmp_path / "r.json"
-    request.write_text(
-        json.dumps({"baseUrl": "https://example.com/", "resourcePaths": ["a"], "lambdaConcur": 1})
-    )
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["start", str(request), "--url", "http://127.0.0.1:9", "--auth", "NONE"], Terminal(out, err))
-    assert code == ExitCode.CLIENT_ERROR
-    assert "cannot reach http://127.0.0.1:9/executions" in err.getvalue()
-
-
 def test_a_usage_error_exits_4(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["wait"]) == ExitCode.CLIENT_ERROR
     assert "name" in capsys.readouterr().err
@@ -326,6 +348,197 @@ def test_status_of_an_unknown_execution_exits_4(open_api: Stack) -> None:
     result = open_api.cli("status", "never-started", auth="NONE")
     assert result.code == ExitCode.CLIENT_ERROR
     assert "no execution named 'never-started'" in result.err
+
+
+# --- retries: bounded, with backoff, only where a retry can help -----------------------------------
+
+
+def _posts(stack: Stack) -> list[int]:
+    return [status for method, _, status in stack.api.log if method == "POST"]
+
+
+def test_a_503_is_retried_and_the_signed_start_succeeds(iam: Stack) -> None:
+    iam.api.faults.append(Fault(503))
+    result = iam.cli("start", iam.request(["img/a.gif"]), "--region", "us-east-1")
+    assert result.code == ExitCode.STORED, result
+    # The repeated request carries the same signature, which still verifies.
+    assert _posts(iam) == [503, 200]
+    assert "POST /executions: answered 503; retry 1 of 5 in 0 s" in result.err
+    assert len(iam.executions()) == 1
+
+
+def test_a_502_of_the_status_poll_is_retried(open_api: Stack) -> None:
+    started = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE")
+    open_api.api.faults += [Fault(502), Fault(504)]
+    result = open_api.cli("wait", started.out.strip(), *FAST, auth="NONE")
+    assert result.code == ExitCode.STORED, result
+    assert [status for method, _, status in open_api.api.log if method == "GET"][:3] == [502, 504, 200]
+
+
+def test_a_status_poll_out_of_retries_says_how_to_follow_on(open_api: Stack) -> None:
+    name = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE").out.strip()
+    open_api.api.faults += [Fault(503)] * 2
+    result = open_api.cli("wait", name, *FAST, "--retries", "1", auth="NONE")
+    assert result.code == ExitCode.CLIENT_ERROR, result
+    assert result.err.splitlines()[-1] == (
+        f"image-downloader: GET /executions/{name} answered 503: fault 503 of the stand-in (retries used up; "
+        f"try again later) (the execution keeps running: `image-downloader wait {name}` follows it)"
+    )
+
+
+def test_a_start_whose_answer_was_lost_is_retried_into_the_same_execution(open_api: Stack) -> None:
+    # The execution started, then the gateway answered 504: the repeated POST names the same execution.
+    open_api.api.faults.append(Fault(504, after_handling=True))
+    result = open_api.cli("run", open_api.request(["img/a.gif"]), *FAST, auth="NONE")
+    assert result.code == ExitCode.STORED, result
+    assert _posts(open_api) == [504, 200]
+    assert len(open_api.executions()) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, ExitCode.INVALID_REQUEST),
+        (401, ExitCode.CLIENT_ERROR),
+        (403, ExitCode.CLIENT_ERROR),
+        (404, ExitCode.CLIENT_ERROR),
+        (500, ExitCode.CLIENT_ERROR),
+    ],
+)
+def test_other_4xx_and_500_are_not_retried(open_api: Stack, status: int, code: ExitCode) -> None:
+    open_api.api.faults.append(Fault(status))
+    result = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE")
+    assert result.code == code, result
+    assert _posts(open_api) == [status]
+    assert f"answered {status}" in result.err and "retry" not in result.err
+    assert open_api.executions() == []
+
+
+def test_retry_after_is_waited_for(open_api: Stack) -> None:
+    open_api.api.faults.append(Fault(429, {"Retry-After": "1"}))
+    result = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE")
+    assert result.code == ExitCode.STORED, result
+    assert _posts(open_api) == [429, 200]
+    assert "answered 429; retry 1 of 5 in 1 s" in result.err
+    # Without the header the first retry goes at once (urllib3's backoff starts at 0).
+    first, second = open_api.api.arrivals
+    assert second - first >= 1.0
+
+
+def test_a_retry_after_over_30_s_ends_the_retries(open_api: Stack) -> None:
+    open_api.api.faults.append(Fault(503, {"Retry-After": "3600"}))
+    result = open_api.cli("start", open_api.request(["img/a.gif"]), auth="NONE")
+    assert result.code == ExitCode.CLIENT_ERROR, result
+    assert _posts(open_api) == [503]
+    assert (
+        "answered 503" in result.err and "it asks to be retried after 3600 s; try again later" in result.err
+    )
+
+
+def test_retries_are_bounded_and_the_last_answer_is_reported(open_api: Stack) -> None:
+    open_api.api.faults += [Fault(503)] * 4
+    result = open_api.cli("start", open_api.request(["img/a.gif"]), "--retries", "2", auth="NONE")
+    assert result.code == ExitCode.CLIENT_ERROR, result
+    assert _posts(open_api) == [503, 503, 503]
+    assert result.err.count("; retry ") == 2
+    assert "POST /executions answered 503" in result.err and "retries used up" in result.err
+    assert "Traceback" not in result.err
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_exits_4_after_bounded_retries(tmp_path: Path) -> None:
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps({"baseUrl": "https://example.com/", "resourcePaths": ["a"]}))
+    url = f"http://127.0.0.1:{_closed_port()}"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["start", str(request), "--url", url, "--auth", "NONE", "--retries", "2"], Terminal(out, err))
+    lines = err.getvalue().splitlines()
+    assert code == ExitCode.CLIENT_ERROR
+    assert [line.split(";")[-1] for line in lines[:-1]] == [" retry 1 of 2 in 0 s", " retry 2 of 2 in 1 s"]
+    assert lines[-1].startswith(f"image-downloader: cannot reach {url}/executions: ")
+    assert all("Connection refused" in line for line in lines)
+
+
+# --- proxies and CA bundles, by requests' conventions --------------------------------------------
+
+
+def test_http_proxy_carries_the_calls_and_no_proxy_bypasses_it(
+    open_api: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = open_api.request(["img/a.gif"])
+    # A host no resolver knows: only the proxy (the stand-in, which takes absolute-form targets) reaches it.
+    monkeypatch.setenv("HTTP_PROXY", open_api.api.url)
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["run", request, *FAST, "--url", "http://api.invalid", "--auth", "NONE"]
+    code = main(argv, Terminal(out, err))
+    assert code == ExitCode.STORED, err.getvalue()
+    assert open_api.api.targets[0] == "http://api.invalid/executions"
+
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("HTTP_PROXY", closed)
+    through = open_api.cli("start", request, "--retries", "0", auth="NONE")
+    assert through.code == ExitCode.CLIENT_ERROR
+    assert "through the proxy" in through.err and "NO_PROXY" in through.err
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = open_api.cli("start", request, "--retries", "0", auth="NONE")
+    assert direct.code == ExitCode.STORED, direct
+
+
+def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[str, Any] | None) -> Any:
+    """A CA certificate (issuer None), or a server certificate for 127.0.0.1 signed by issuer."""
+    now = datetime.now(UTC)
+    issuer_name, issuer_key = issuer or (subject, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def test_an_api_behind_a_private_ca_needs_requests_ca_bundle(
+    open_api: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("test CA", ca_key, None)
+    server = _certificate("127.0.0.1", server_key, ("test CA", ca_key))
+    bundle, chain, key = (open_api.tmp_path / name for name in ("ca.pem", "server.pem", "server.key"))
+    bundle.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key)
+    tls_api = dataclasses.replace(
+        open_api.api, url="", log=[], targets=[], arrivals=[], received=[], faults=[]
+    )
+    request = open_api.request(["img/a.gif"])
+    with serving(tls_api, tls=context):
+        argv = ["start", request, "--url", tls_api.url, "--auth", "NONE"]
+        out, err = io.StringIO(), io.StringIO()
+        assert main([*argv, "--retries", "0"], Terminal(out, err)) == ExitCode.CLIENT_ERROR
+        assert "TLS verification failed" in err.getvalue() and "REQUESTS_CA_BUNDLE" in err.getvalue()
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        out, err = io.StringIO(), io.StringIO()
+        assert main(argv, Terminal(out, err)) == ExitCode.STORED, err.getvalue()
+    assert [status for method, _, status in tls_api.log if method == "POST"] == [200]
 
 
 # --- idempotent start ------------------------------------------------------------------------------
@@ -374,10 +587,11 @@ def test_new_execution_starts_another_one(open_api: Stack, monkeypatch: pytest.M
     assert len(open_api.executions()) == 2
 
 
-def test_an_idempotency_key_that_cannot_be_a_name_is_refused(open_api: Stack) -> None:
+def test_an_idempotency_key_that_cannot_be_a_name_is_a_usage_error(open_api: Stack) -> None:
     result = open_api.cli("start", open_api.request(["img/a.gif"]), "--idempotency-key", "a b", auth="NONE")
-    assert result.code == ExitCode.INVALID_REQUEST
-    assert "--idempotency-key 'a b'" in result.err
+    assert result.code == ExitCode.CLIENT_ERROR
+    assert "argument --idempotency-key: 'a b': use 1-80 letters, digits, '-' or '_'" in result.err
+    assert open_api.api.log == []
 
 
 # --- the request from flags, and the help ------------------------------------------------------------

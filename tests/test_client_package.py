@@ -1,9 +1,13 @@
 """The client as another repository's CI gets it: a wheel of the client alone, installed into a fresh
-virtualenv, and the repository's success.sh / fail.sh running it against a scripted API on 127.0.0.1."""
+virtualenv with its dependencies resolved offline, and the repository's success.sh / fail.sh running it
+against a scripted API on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import email
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -11,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from image_downloader_client.auth import region_from_url
 from image_downloader_client.cli import build_parser
@@ -94,35 +100,92 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_the_wheel_holds_the_client_only_and_needs_botocore_only(wheel: Path) -> None:
+def requires(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata_name,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_string(archive.read(metadata_name).decode())
+    return metadata.get_all("Requires-Dist") or []
+
+
+def repack(name: str, into: Path) -> None:
+    """A wheel of the distribution installed here (the pinned dev virtualenv): what PyPI would give pip,
+    offline. Files outside site-packages (console scripts) are left out; pip writes those anew."""
+    distribution = importlib.metadata.distribution(name)
+    site = Path(str(distribution.locate_file("")))
+    (metadata,) = [file for file in distribution.files or [] if file.name == "METADATA"]
+    info = site / metadata.parent
+    tag = next(
+        line.split(": ", 1)[1]
+        for line in (info / "WHEEL").read_text().splitlines()
+        if line.startswith("Tag:")
+    )
+    stem = f"{distribution.metadata['Name'].replace('-', '_')}-{distribution.version}"
+    skip = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
+    record = []
+    with zipfile.ZipFile(into / f"{stem}-{tag}.whl", "w") as archive:
+        for file in distribution.files or []:
+            relative = str(file)
+            if relative.startswith("..") or "__pycache__" in relative or Path(relative).name in skip:
+                continue
+            data = (site / relative).read_bytes()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            archive.writestr(relative, data)
+            record.append(f"{relative},sha256={digest},{len(data)}")
+        record.append(f"{info.name}/RECORD,,")
+        archive.writestr(f"{info.name}/RECORD", "\n".join(record) + "\n")
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """Wheels of the client's dependencies but botocore (requests and what it needs), repacked."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    pending = [Requirement(text) for text in requires(wheel)]
+    seen = {"botocore"}
+    while pending:
+        requirement = pending.pop()
+        if requirement.name.lower() in seen or (requirement.marker and not requirement.marker.evaluate()):
+            continue
+        seen.add(requirement.name.lower())
+        repack(requirement.name, house)
+        pending += [Requirement(text) for text in importlib.metadata.requires(requirement.name) or []]
+    return house
+
+
+def test_the_wheel_holds_the_client_only_and_needs_botocore_and_requests(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        (metadata_name,) = [name for name in names if name.endswith(".dist-info/METADATA")]
-        metadata = email.message_from_string(archive.read(metadata_name).decode())
         (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
     packages = {name.split("/", 1)[0] for name in names if ".dist-info/" not in name}
     assert packages == {"image_downloader_client"}
     assert "image_downloader_client/cli.py" in names
-    assert metadata.get_all("Requires-Dist") == ["botocore>=1.31"]
+    assert requires(wheel) == ["botocore>=1.31", "requests>=2.32", "urllib3>=2"]
     assert "image-downloader = image_downloader_client.cli:entry_point" in scripts
 
 
 @pytest.mark.slow
 def test_installed_in_a_fresh_virtualenv_it_lists_the_subcommands_and_exit_codes_and_starts_unsigned(
-    wheel: Path, tmp_path: Path, api: ScriptedApi
+    wheel: Path, wheelhouse: Path, tmp_path: Path, api: ScriptedApi
 ) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q"]
     subprocess.run([*pip, "--no-index", "--no-deps", str(wheel)], check=True, timeout=300)
-    command = venv / "bin" / "image-downloader"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    # Run from a checkout without its dependencies (scripts/client.sh), it says what to install.
+    bare = [venv / "bin" / "python", "-m", "image_downloader_client", "--help"]
+    missing = subprocess.run(bare, capture_output=True, text=True, env=env, timeout=60)
+    assert (missing.returncode, missing.stderr.count("\n")) == (4, 1), missing.stderr
+    assert "the client needs requests: pip install" in missing.stderr
+    # The wheel's own requirements but botocore, resolved by pip from the wheelhouse alone.
+    others = [text for text in requires(wheel) if Requirement(text).name != "botocore"]
+    subprocess.run([*pip, "--no-index", "--find-links", str(wheelhouse), *others], check=True, timeout=300)
+    command = venv / "bin" / "image-downloader"
     shown = subprocess.run([command, "--help"], capture_output=True, text=True, env=env, timeout=60)
     assert shown.returncode == 0
     for word in ("start", "wait", "status", "report", "run", "5  still running"):
         assert word in shown.stdout
-    # No botocore in this virtualenv (--no-deps): an unsigned start works, a signed one says what to install.
+    # No botocore in this virtualenv: an unsigned start works, a signed one says what to install.
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"]}))
     base = [command, "start", str(request), "--url", api.url]
@@ -223,3 +286,18 @@ def test_the_github_action_installs_the_client_and_passes_only_options_it_has() 
     ) | {"IMAGE_DOWNLOADER_TOKEN"}
     for output in action["outputs"].values():
         assert output["value"].startswith("${{ steps.client.outputs.")
+
+
+def test_what_pip_install_leaves_in_the_checkout_is_ignored_and_the_readme_names_the_package() -> None:
+    name = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["name"]
+    if not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for left in (
+        f"client/{name.replace('-', '_')}.egg-info/PKG-INFO",
+        "build/lib/image_downloader_client/cli.py",
+    ):
+        ignored = subprocess.run(["git", "-C", str(REPO_ROOT), "check-ignore", "-q", left], check=False)
+        assert ignored.returncode == 0, f"{left} is not ignored"
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("### Calling it from CI", 1)[1].split("\n## ", 1)[0]
+    assert f"pip uninstall {name}" in section

@@ -99,6 +99,7 @@ def test_every_image_is_stored_and_recorded_and_the_result_has_only_counts(
         assert stored["ChecksumSHA256"] == base64.b64encode(digest).decode()
         record = records[url]
         assert record.pop("downloadedAt").endswith("Z")
+        assert len(record.pop("writeId")) == 32
         assert record == {
             "url": url,
             "bucket": lambda_env.bucket,

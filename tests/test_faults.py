@@ -471,7 +471,10 @@ def test_query_values_and_tokens_are_masked_in_the_failure_report(
     result, failures = run_batch(aws, [healthy, secret, bounced])
 
     assert (failures[secret]["kind"], failures[bounced]["kind"]) == ("http_status", "blocked")
-    report = json.dumps(aws.report(result["resultKey"]))
+    document = aws.report(result["resultKey"])
+    # failedUrls is run data, as the batch it came from: the URLs as requested, for retryFailuresOf.
+    assert set(document.pop("failedUrls")) == {secret, bounced}
+    report = json.dumps(document)
     assert "s3cret" not in report
     assert "alice" not in report
     assert image_server.url("private/zz.gif?token=***&user=***") in report

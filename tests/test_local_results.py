@@ -253,6 +253,8 @@ def test_make_run_passes_out_allow_private_and_log_level_to_the_runner() -> None
         "-m local_runner --input my.json --out /tmp/my-run --allow-private-addresses --log-level DEBUG"
     )
     assert runner_command(make_dry_run("run"))[1:] == ["-m", "local_runner"]
+    hosts = runner_command(make_dry_run("run", "ALLOWED_HOSTS=example.com,127.0.0.1"))
+    assert hosts[1:] == ["-m", "local_runner", "--allowed-hosts", "example.com,127.0.0.1"]
 
 
 def test_the_first_run_says_what_it_installs_before_pip_starts(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ BASE = "https://images.example.com/"
 
 
 def report(*urls: str | None) -> bytes:
-    return json.dumps({"failures": [{"url": url, "kind": "http", "reason": "404"} for url in urls]}).encode()
+    """A run's failed-urls.json (Consolidate writes it next to the masked report)."""
+    return json.dumps({"urls": list(urls)}).encode()
 
 
 def test_rerun_fields_are_taken_off_the_request_and_checked() -> None:
@@ -37,17 +38,20 @@ def test_rerun_fields_are_taken_off_the_request_and_checked() -> None:
 def test_a_report_becomes_the_paths_under_the_failures_origin() -> None:
     body = report(f"{BASE}a/1.gif", f"{BASE}b/2.gif?size=large", f"{BASE}a/1.gif")
     request = reruns.request_from_report(
-        {"lambdaConcur": 4}, "run-1", "reports/", {"reports/run-1.json": body}.get
+        {"lambdaConcur": 4}, "run-1", "runs/", {"runs/run-1/failed-urls.json": body}.get
     )
     assert request == {"lambdaConcur": 4, "baseUrl": BASE, "resourcePaths": ["a/1.gif", "b/2.gif?size=large"]}
 
 
 def test_a_given_base_url_must_hold_every_failed_url() -> None:
-    read = {"reports/run-1.json": report(f"{BASE}a/1.gif", "https://other.example.com/x.gif")}.get
+    read = {"runs/run-1/failed-urls.json": report(f"{BASE}a/1.gif", "https://other.example.com/x.gif")}.get
     with pytest.raises(InvalidInput, match=r"1 failed URL\(s\) of 'run-1' are not under baseUrl .*other"):
-        reruns.request_from_report({"baseUrl": BASE}, "run-1", "reports/", read)
+        reruns.request_from_report({"baseUrl": BASE}, "run-1", "runs/", read)
     kept = reruns.request_from_report(
-        {"baseUrl": f"{BASE}a"}, "run-1", "reports/", {"reports/run-1.json": report(f"{BASE}a/1.gif")}.get
+        {"baseUrl": f"{BASE}a"},
+        "run-1",
+        "runs/",
+        {"runs/run-1/failed-urls.json": report(f"{BASE}a/1.gif")}.get,
     )
     assert (kept["baseUrl"], kept["resourcePaths"]) == (f"{BASE}a/", ["1.gif"])
 
@@ -55,8 +59,12 @@ def test_a_given_base_url_must_hold_every_failed_url() -> None:
 @pytest.mark.parametrize(
     ("request_fields", "reports", "message"),
     [
-        ({}, {}, "execution 'run-1' has no report under reports/"),
-        ({}, {"reports/run-1.json": report(None)}, "1 failure\\(s\\) without their URL"),
+        (
+            {},
+            {},
+            "execution 'run-1' has no report \\(no list of failed URLs at runs/run-1/failed-urls.json\\)",
+        ),
+        ({}, {"runs/run-1/failed-urls.json": report(None)}, "1 failure\\(s\\) without their URL"),
         ({"resourcePaths": ["x.gif"]}, {}, "give no resourcePaths"),
     ],
 )
@@ -64,7 +72,7 @@ def test_a_report_that_cannot_be_retried_is_refused_with_what_to_do(
     request_fields: dict[str, Any], reports: dict[str, bytes], message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        reruns.request_from_report(request_fields, "run-1", "reports/", reports.get)
+        reruns.request_from_report(request_fields, "run-1", "runs/", reports.get)
 
 
 def test_recorded_urls_are_read_100_keys_at_a_time_and_unprocessed_keys_again() -> None:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from image_downloader_client.auth import Auth
+from image_downloader_client.transport import (
+    DEFAULT_RETRIES,
+    RETRY_STATUSES,
+    ApiError,
+    Notify,
+    ask,
+    new_session,
+)
 
-USER_AGENT = "image-downloader-client"
 _ALREADY_EXISTS = re.compile(r"ExecutionAlreadyExists")
 _EXECUTION_ARN = re.compile(r"arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[^'\"\s]+")
-
-
-class ApiError(Exception):
-    """The API could not be reached, refused the caller, or answered something unexpected."""
+# API Gateway ends an integration at 30 s (answering 503/504): a read waits a little longer than that.
+API_TIMEOUT = (10.0, 35.0)
+REPORT_TIMEOUT = (10.0, 60.0)
 
 
 class RequestRefused(ApiError):
@@ -38,9 +42,22 @@ class Started:
 
 
 def api_base(url: str) -> str:
-    """The API's base URL, whether given as the endpoint or as the executions URL."""
-    base = url.rstrip("/")
-    return base.removesuffix("/executions")
+    """The API's base URL, whether given as the endpoint or as the executions URL; one that cannot be an
+    http(s) URL is refused before anything is sent."""
+    fix = (
+        "give the api_endpoint output, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com "
+        "(--url or IMAGE_DOWNLOADER_URL)"
+    )
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(f"the API URL {url!r} is not an http(s) URL: {fix}")
+    if re.search(r"[\s\x00-\x1f\x7f]", url.strip()) or parts.query or parts.fragment:
+        raise ApiError(f"the API URL {url!r} holds spaces, a query or a fragment: {fix}")
+    try:
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ApiError(f"the API URL {url!r} has no valid port: {fix}") from None
+    return url.strip().rstrip("/").removesuffix("/executions")
 
 
 def execution_name(execution_arn: str) -> str:
@@ -48,18 +65,26 @@ def execution_name(execution_arn: str) -> str:
 
 
 class ApiClient:
-    def __init__(self, url: str, auth: Auth, timeout: float = 30) -> None:
+    """One requests Session for every call: connections are reused, and each call retries what may be
+    retried (transport.py) within a timeout."""
+
+    def __init__(
+        self, url: str, auth: Auth, retries: int = DEFAULT_RETRIES, notify: Notify | None = None
+    ) -> None:
         self.base = api_base(url)
         self.auth = auth
-        self.timeout = timeout
+        self.session = new_session(retries, notify)
 
-    def start(self, body: bytes, idempotency_key: str | None) -> Started:
-        """Start an execution. With a key, a second start returns the first execution."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        status, payload = self._send("POST", f"{self.base}/executions", body, headers)
-        if status == 400 and idempotency_key and _ALREADY_EXISTS.search(payload):
+    def start(self, body: bytes, idempotency_key: str) -> Started:
+        """Start an execution named by the key: a second start with it returns the first execution, which
+        is also what makes a retried POST safe."""
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Idempotency-Key": idempotency_key,
+        }
+        status, payload = self._send("POST", f"{self.base}/executions", body, headers, "POST /executions")
+        if status == 400 and _ALREADY_EXISTS.search(payload):
             # StartExecution returns the running execution for the same name and input, and refuses the
             # name once that execution has ended: either way it is this request's execution.
             match = _EXECUTION_ARN.search(payload)
@@ -72,25 +97,35 @@ class ApiClient:
 
     def status(self, name: str) -> dict[str, Any]:
         url = f"{self.base}/executions/{quote(name, safe='')}"
-        status, payload = self._send("GET", url, b"", {"Accept": "application/json"})
+        status, payload = self._send(
+            "GET", url, None, {"Accept": "application/json"}, f"GET /executions/{name}"
+        )
         if status == 404:
             raise NotFound(f"no execution named {name!r}: {_message(payload)}")
         return self._json(status, payload, f"GET /executions/{name}")
 
-    def _send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        headers = {**headers, "User-Agent": USER_AGENT}
-        signed = self.auth.headers(method, url, body, headers)
-        request = urllib.request.Request(url, data=body if method != "GET" else None, method=method)
-        for name, value in signed.items():
-            request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, response.read().decode("utf-8", errors="replace")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode("utf-8", errors="replace")
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            reason = getattr(error, "reason", error)
-            raise ApiError(f"cannot reach {url}: {reason}") from None
+    def _send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], what: str
+    ) -> tuple[int, str]:
+        response = ask(
+            self.session, method, url, data=body, headers=headers, auth=self.auth, timeout=API_TIMEOUT
+        )
+        if response.status_code in RETRY_STATUSES:
+            after = response.headers.get("Retry-After")
+            why = f"it asks to be retried after {after} s" if after else "retries used up"
+            raise ApiError(
+                f"{what} answered {response.status_code}: {_message(response.text)} ({why}; try again later)"
+            )
+        return response.status_code, response.text
+
+    def download(self, url: str) -> bytes:
+        """GET a presigned URL (the report): no authorization header, the URL carries it."""
+        response = ask(
+            self.session, "GET", url, auth=Auth("NONE"), what="the report's URL", timeout=REPORT_TIMEOUT
+        )
+        if response.status_code != 200:
+            raise ApiError(f"the report's URL answered {response.status_code} {response.reason}")
+        return response.content
 
     def _json(self, status: int, payload: str, what: str) -> dict[str, Any]:
         if status in (401, 403):
@@ -100,6 +135,10 @@ class ApiClient:
             )
         if status == 400:
             raise RequestRefused(f"{what} answered 400: {_message(payload)}")
+        if status in (429, 502, 503, 504):
+            raise ApiError(
+                f"{what} answered {status}: {_message(payload)} (retries used up; try again later)"
+            )
         if status >= 300:
             raise ApiError(f"{what} answered {status}: {_message(payload)}")
         try:
@@ -119,15 +158,3 @@ def _message(payload: str) -> str:
     if isinstance(document, dict):
         return str(document.get("message") or document.get("Message") or document)[:300]
     return str(document)[:300]
-
-
-def download(url: str, timeout: float = 60) -> bytes:
-    """GET a presigned URL (the report): no authorization header, the URL carries it."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
-    except urllib.error.HTTPError as error:
-        raise ApiError(f"the report's URL answered {error.code} {error.reason}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-        raise ApiError(f"cannot download the report: {getattr(error, 'reason', error)}") from None

@@ -23,7 +23,8 @@ class ExitCode(IntEnum):
 EXIT_CODES_HELP = """exit codes:
   0  every image stored
   1  some images failed (the report lists them with their reasons)
-  2  the request was invalid (refused by the API or by the state machine's validation)
+  2  the request was invalid: empty or not a JSON object, refused by the API or by the state
+     machine's validation
   3  the execution failed otherwise: timed out, aborted, or a States.* error
   4  usage, authorization or connection error of this client
   5  still running when --timeout ran out (run `image-downloader wait NAME` again)"""

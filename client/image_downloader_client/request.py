@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from image_downloader_client.auth import AuthError
+
 # Step Functions' limit on an execution's input (UTF-8 bytes).
 MAX_EXECUTION_INPUT_BYTES = 256 * 1024
 # Execution names: 1-80 characters of letters, digits, '-' and '_' (a subset of what Step Functions
@@ -29,7 +31,11 @@ CI_RUN_IDS = (
 
 
 class RequestError(Exception):
-    """The request cannot be built: unreadable file, not JSON, not an object, bad flag."""
+    """The request is wrong: not JSON, not an object, too large to send as it is (exit code 2)."""
+
+
+class UsageError(Exception):
+    """The options cannot be carried out: a request file that cannot be read, a bad option (exit code 4)."""
 
 
 def load_request(
@@ -39,12 +45,17 @@ def load_request(
     document: dict[str, Any] = {}
     if source is not None:
         text = _read(source)
+        if not text.strip():
+            raise RequestError(
+                f"{_name(source)} is empty: a request is a JSON object such as "
+                '{"baseUrl": "https://example.com/", "resourcePaths": ["a.gif"]}'
+            )
         try:
             loaded = json.loads(text)
         except json.JSONDecodeError as error:
-            raise RequestError(f"{source}: not valid JSON: {error}") from None
+            raise RequestError(f"{_name(source)}: not valid JSON: {error}") from None
         if not isinstance(loaded, dict):
-            raise RequestError(f"{source}: the request must be a JSON object")
+            raise RequestError(f"{_name(source)}: the request must be a JSON object")
         document = loaded
     if base_url is not None:
         document["baseUrl"] = base_url
@@ -58,12 +69,35 @@ def load_request(
 
 
 def _read(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
     try:
-        return Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise RequestError(f"{source}: {error}") from None
+        data = _stdin() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"{source}: no such file: give the path of a JSON request file, or - for stdin"
+        ) from None
+    except IsADirectoryError:
+        raise UsageError(
+            f"{source} is a folder: give the path of a JSON request file, or - for stdin"
+        ) from None
+    except OSError as error:
+        raise UsageError(f"cannot read {_name(source)}: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RequestError(
+            f"{_name(source)} is not UTF-8 text (byte {error.start}): save the request as UTF-8 JSON"
+        ) from None
+
+
+def _stdin() -> bytes:
+    if sys.stdin is None:
+        raise UsageError("- reads the request from stdin, and there is none: give the request file's path")
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode()
+
+
+def _name(source: str) -> str:
+    return "the request on stdin" if source == "-" else source
 
 
 def encode(document: Mapping[str, Any]) -> bytes:
@@ -94,7 +128,7 @@ def sanitize_name(text: str) -> str:
 
 def check_key(key: str) -> str:
     if not _NAME.match(key):
-        raise RequestError(
+        raise UsageError(
             f"--idempotency-key {key!r}: use 1-{MAX_NAME_LENGTH} letters, digits, '-' or '_' "
             "(it becomes the execution's name)"
         )
@@ -132,11 +166,17 @@ def by_reference(
 
 def s3_upload(bucket: str, key: str, body: bytes) -> None:
     """PUT with the default AWS credential chain (botocore only)."""
-    import botocore.session
-    from botocore.exceptions import BotoCoreError, ClientError
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise UsageError("uploading to --inputs-bucket needs botocore: pip install botocore") from None
 
     try:
         client = botocore.session.get_session().create_client("s3")
         client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     except (BotoCoreError, ClientError) as error:
-        raise RequestError(f"cannot upload the paths to s3://{bucket}/{key}: {error}") from None
+        raise AuthError(
+            f"cannot upload the paths to s3://{bucket}/{key}: {error} (the AWS credentials need "
+            "s3:PutObject there: the caller_policy_json output allows it)"
+        ) from None

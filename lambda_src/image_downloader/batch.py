@@ -131,10 +131,12 @@ class AwsReruns:
         return reruns.dynamodb_batch_get(boto3.client("dynamodb"), self.settings.table_name)
 
     def read_report(self, key: str) -> bytes | None:
+        """The object at ``key``, or None when there is none. Without ``s3:ListBucket`` (this role has
+        none) S3 answers a missing key with 403 AccessDenied, not NoSuchKey: both mean "none" here."""
         try:
             return self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied", "403"):
                 return None
             raise
 
@@ -148,7 +150,7 @@ def parse_rerun(
     fields, rerun = reruns.take_rerun_fields(event)
     if rerun.retry_failures_of:
         fields = reruns.request_from_report(
-            fields, rerun.retry_failures_of, settings.report_key_prefix, aws.read_report
+            fields, rerun.retry_failures_of, settings.run_key_prefix, aws.read_report
         )
     request = parse_request(fields, settings, read_reference)
     if not rerun.skip_existing:

@@ -2,6 +2,10 @@
 
 The summary's size does not depend on the request: counts, the first few failures (each cut short), the
 SNS text built from those, and the key of the report that lists every failure.
+
+A batch whose result is not among the keys listed under the execution's results prefix crashed: its
+result is never read, so no GetObject meets a missing key (which S3 answers 404 or 403 depending on
+whether the caller may list the bucket, a check whose conditions S3 does not document).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ READ_CHUNK = 256
 ReadJson = Callable[[str], Any]
 # upload(key, path of a JSON file)
 Upload = Callable[[str, Path], None]
+# list_keys(prefix) -> every key under prefix
+ListKeys = Callable[[str], set[str]]
 
 
 @dataclass
@@ -59,14 +65,21 @@ class ReportFile:
     """The report's failures streamed to a local file as they are read, so that the function's memory does
     not grow with them; the first ``listed`` are kept, cut short, for the summary."""
 
-    def __init__(self, out: IO[str], listed: int, totals: Totals) -> None:
+    def __init__(self, out: IO[str], listed: int, totals: Totals, urls: IO[str]) -> None:
         self.out = out
+        self.urls = urls
+        self.written_urls = 0
+        self.urls.write('{"urls":[')
         self.listed = listed
         self.listed_bytes = 0
         self.totals = totals
         self.out.write('{"failures":[')
 
-    def add(self, failures: list[dict[str, Any]]) -> None:
+    def add(self, failures: list[dict[str, Any]], urls: list[str | None] | None = None) -> None:
+        """Add failures to the report (masked) and their URLs as requested to the retry list."""
+        for url in urls if urls is not None else [failure.get("url") for failure in failures]:
+            self.urls.write(("" if self.written_urls == 0 else ",") + json.dumps(url))
+            self.written_urls += 1
         for failure in map(_redacted, failures):
             if self.totals.failed:
                 self.out.write(",\n")
@@ -84,10 +97,16 @@ class ReportFile:
             self.out.write(f",{json.dumps(name)}:{json.dumps(value)}")
         self.out.write("}\n")
         self.out.flush()
+        self.urls.write("]}\n")
+        self.urls.flush()
 
 
 def consolidate(
-    event: Mapping[str, Any], settings: ConsolidateSettings, read_json: ReadJson, upload: Upload
+    event: Mapping[str, Any],
+    settings: ConsolidateSettings,
+    read_json: ReadJson,
+    upload: Upload,
+    list_keys: ListKeys,
 ) -> dict[str, Any]:
     """Totals, ``allSucceeded``, a bounded failure list, the report's key and the SNS text."""
     execution = str(event.get("executionName") or "unnamed-execution")
@@ -97,10 +116,11 @@ def consolidate(
     totals = Totals()
     report_key = f"{settings.report_key_prefix}{execution}.json"
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "report.json"
-        with path.open("w") as out:
-            report = ReportFile(out, settings.max_listed_failures, totals)
-            for index, result in _results(layout, batch_count, read_json):
+        path, urls_path = Path(folder) / "report.json", Path(folder) / "failed-urls.json"
+        with path.open("w") as out, urls_path.open("w") as urls:
+            report = ReportFile(out, settings.max_listed_failures, totals, urls)
+            written = list_keys(layout.results_prefix) if batch_count else set()
+            for index, result in _results(layout, batch_count, read_json, written):
                 _add_batch(totals, report, layout, index, result, read_json)
             if totals.requested != expected:
                 report.add([_unaccounted_failure(expected - totals.requested)])
@@ -114,6 +134,7 @@ def consolidate(
                     "skipped": int(event.get("skipped") or 0),
                 }
             )
+        upload(layout.failed_urls_key, urls_path)
         upload(report_key, path)
 
     summary = {
@@ -146,7 +167,11 @@ def handler(event: dict, context: object) -> dict:
     def upload(key: str, path: Path) -> None:
         s3.upload_file(str(path), settings.bucket_name, key, ExtraArgs={"ContentType": "application/json"})
 
-    summary = consolidate(event, settings, read_json, upload)
+    def list_keys(prefix: str) -> set[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket_name, Prefix=prefix)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    summary = consolidate(event, settings, read_json, upload, list_keys)
     logger.info(
         "consolidated",
         extra={
@@ -162,12 +187,19 @@ def handler(event: dict, context: object) -> dict:
     return summary
 
 
-def _results(layout: RunLayout, batch_count: int, read_json: ReadJson) -> Iterator[tuple[int, Any]]:
-    """(index, result or None) of every batch, in order, read in parallel a chunk at a time."""
+def _results(
+    layout: RunLayout, batch_count: int, read_json: ReadJson, written: set[str]
+) -> Iterator[tuple[int, Any]]:
+    """(index, result or None) of every batch, in order, read in parallel a chunk at a time; a result
+    that is not among the written keys is None without being read."""
+
+    def read_written(key: str) -> Any:
+        return read_json(key) if key in written else None
+
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         for start in range(0, batch_count, READ_CHUNK):
             indexes = range(start, min(start + READ_CHUNK, batch_count))
-            yield from zip(indexes, pool.map(read_json, map(layout.result_key, indexes)), strict=True)
+            yield from zip(indexes, pool.map(read_written, map(layout.result_key, indexes)), strict=True)
 
 
 def _add_batch(
@@ -176,7 +208,9 @@ def _add_batch(
     if isinstance(result, dict):
         totals.requested += int(result.get("requested", 0))
         totals.succeeded += int(result.get("succeeded", 0))
-        report.add(list(result.get("failures") or []))
+        failures = list(result.get("failures") or [])
+        urls = result.get("failedUrls")
+        report.add(failures, urls if isinstance(urls, list) and len(urls) == len(failures) else None)
         return
     totals.crashed_batches += 1
     batch = read_json(layout.batch_key(index)) or {}

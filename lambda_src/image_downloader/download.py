@@ -156,9 +156,12 @@ def log_batch_done(request: BatchRequest, outcome: BatchOutcome, duration_ms: in
 
 
 def result_document(request: BatchRequest, outcome: BatchOutcome) -> dict:
+    """The failures masked, as reports show them, and their URLs as requested (run data, not a message:
+    ``retryFailuresOf`` requests them again)."""
     return {
         "executionName": request.execution_name,
         "failures": [failure.to_json() for failure in outcome.failures],
+        "failedUrls": [failure.url for failure in outcome.failures],
     }
 
 

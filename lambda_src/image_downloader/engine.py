@@ -15,6 +15,7 @@ orchestrates them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, as_completed, wait
@@ -78,7 +79,7 @@ def download_all(
     if not urls:
         return outcome
     workers = max(1, min(concurrency, len(urls)))
-    downloader = _Downloader(settings, policy or RetryPolicy(), deadline, workers)
+    downloader = _Downloader(settings, policy or RetryPolicy(), deadline, workers, len(urls))
     results: list[Failure | int | None] = [None] * len(urls)
     executor = take_workers(workers)
     futures: dict[Future[Failure | int], int] = {}
@@ -109,13 +110,16 @@ class _Downloader:
     """One batch's shared state: settings, retry policy, time budget, per-image limit and transport."""
 
     def __init__(
-        self, settings: DownloadSettings, policy: RetryPolicy, deadline: Deadline, pool: int
+        self, settings: DownloadSettings, policy: RetryPolicy, deadline: Deadline, pool: int, urls: int
     ) -> None:
         self.settings = settings
         self.policy = policy
         self.budget = TimeBudget.within(deadline, settings.time_budget_margin_seconds)
         self.image_limit = ImageTimeLimit(settings.image_time_limit_seconds)
         self.fetcher = Fetcher(settings, pool)
+        self.workers = pool
+        self.left = urls  # URLs not started yet: each image's share of the time budget
+        self.lock = threading.Lock()
 
     def close(self) -> None:
         self.fetcher.close()
@@ -135,7 +139,9 @@ class _Downloader:
     def _process(self, url: str, sink: Sink) -> Failure | int:
         if time.monotonic() >= self.budget.start_before:
             return Failure(url, "time_budget", NOT_ATTEMPTED)
-        stopwatch = self.image_limit.start(self.budget)
+        with self.lock:
+            left, self.left = self.left, self.left - 1
+        stopwatch = self.image_limit.start(self.budget, self.workers, left)
         with stopwatch.running():
             try:
                 image = self.download(url, stopwatch)
@@ -179,6 +185,8 @@ class _Downloader:
     def _out_of_time(self, url: str, stopwatch: Stopwatch) -> Failure:
         if stopwatch.cut_by_budget:
             return Failure(url, "time_budget", INTERRUPTED)
-        return Failure(
-            url, "timed_out", f"timed out after {self.image_limit.seconds:g} s (the limit per image)"
-        )
+        limit = self.image_limit.seconds
+        if stopwatch.seconds < limit:
+            why = f"its share of the batch's remaining time; the limit per image is {limit:g} s"
+            return Failure(url, "timed_out", f"timed out after {stopwatch.seconds:.1f} s ({why})")
+        return Failure(url, "timed_out", f"timed out after {limit:g} s (the limit per image)")

@@ -24,6 +24,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.retry import Retry
 
+from image_downloader.headers import HeadersTooLarge
 from image_downloader.model import DownloadFailed
 from image_downloader.netguard import Blocked, check_url, guarded_pool_manager
 from image_downloader.retry import BoundedRetry
@@ -88,6 +89,8 @@ class Fetcher:
         except Blocked as blocked:
             via = "" if current == url else f" (redirected to {current})"
             raise DownloadFailed("blocked", f"blocked: {blocked}{via}") from blocked
+        except HeadersTooLarge as error:
+            raise DownloadFailed("too_large", f"too large: {error}") from error
         except MaxRetryError as error:
             raise transport_failure(url, error.reason) from error
         except (HTTPError, OSError) as error:

@@ -26,6 +26,24 @@ FailureKind = Literal[
 
 ProgressCallback = Callable[[int, int], None]
 
+# A reason quotes what a server sent (a status line, a Location): it is cut to this many characters
+# where it is made, before masking, so no report, log line or mask pass grows with a server's text.
+MAX_REASON_CHARS = 1024
+# A cut inside a word (a URL, a token) drops that word's head too, if it starts this close to the cut:
+# half a URL could lose the "@" or the length that masking recognises a secret by.
+_WORD_BACKTRACK = 256
+
+
+def capped_reason(reason: str) -> str:
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    cut = reason[: MAX_REASON_CHARS - 1]
+    if not reason[MAX_REASON_CHARS - 1].isspace():
+        space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+        if space >= len(cut) - _WORD_BACKTRACK:
+            cut = cut[: space + 1]
+    return cut + "…"
+
 
 @dataclass
 class DownloadedImage:
@@ -57,6 +75,9 @@ class Failure:
     reason: str
     status: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", capped_reason(self.reason))
+
     def to_json(self) -> dict:
         """The failure as reports and notifications show it, with secrets masked (``redact``)."""
         return {
@@ -83,6 +104,7 @@ class DownloadFailed(Exception):
     """Why one URL could not be downloaded; the engine turns it into that URL's ``Failure``."""
 
     def __init__(self, kind: FailureKind, reason: str, status: int | None = None) -> None:
+        reason = capped_reason(reason)
         super().__init__(reason)
         self.kind = kind
         self.reason = reason

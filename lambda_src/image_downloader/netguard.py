@@ -2,7 +2,9 @@
 
 Two checks, both raising ``Blocked``:
 - ``check_url`` before every request, including each redirect hop: scheme, host allowlist, and literal
-  IP hosts;
+  IP hosts, judged on the URL as urllib3 parses it to send it (``parse_url``); a URL whose host another
+  parser reads differently (``http://a\\@b/``: urllib3 connects to ``a``, ``urlsplit`` reads ``b``) is
+  refused, so no check anywhere can be led to judge another host than the one connected to;
 - the connection classes of ``guarded_pool_manager`` resolve the host themselves and connect only to an
   address that passed the address policy. The check therefore applies to the address actually connected
   to, so a DNS answer that changes between a check and the connect (DNS rebinding) cannot slip through.
@@ -15,14 +17,16 @@ import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, LocationParseError, NewConnectionError
+from urllib3.util import Url, parse_url
 from urllib3.util import connection as urllib3_connection
 
+from image_downloader.headers import capped_response_class
 from image_downloader.settings import DownloadSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -78,20 +82,36 @@ def _embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
     return [ipv4 for ipv4 in found if ipv4 is not None]
 
 
-def check_url(url: str, settings: DownloadSettings) -> SplitResult:
-    """Refuse a URL that is not http(s), names a host outside the allowlist, or a forbidden IP literal."""
-    parts = urlsplit(url)
+def check_url(url: str, settings: DownloadSettings) -> Url:
+    """Refuse a URL that is not http(s), names a host outside the allowlist, or a forbidden IP literal;
+    ``url`` as urllib3 will send it."""
+    try:
+        parts = parse_url(url)  # what PoolManager.request connects to and sends
+    except LocationParseError:
+        raise Blocked("the URL cannot be parsed") from None
     if parts.scheme not in ("http", "https"):
         raise Blocked(f"only http and https URLs are allowed, not {parts.scheme or 'no scheme'!r}")
-    host = (parts.hostname or "").rstrip(".")
+    host = (parts.host or "").strip("[]").rstrip(".").lower()
     if not host:
         raise Blocked("the URL has no host")
+    other = _split_host(url)
+    if other != host:
+        raise Blocked(f"ambiguous URL: the HTTP client reads its host as {host}, other parsers as {other}")
     if settings.allowed_hosts and host not in settings.allowed_hosts:
         raise Blocked(f"host {host} is not in ALLOWED_HOSTS")
     literal = _ip_literal(host)
     if literal is not None:
         AddressPolicy(settings.allow_private_addresses).check(literal, host)
     return parts
+
+
+def _split_host(url: str) -> str | None:
+    """The host ``urllib.parse`` reads, IDNA-encoded as urllib3 encodes it."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+        return host.encode("idna").decode("ascii").lower() or None
+    except (ValueError, UnicodeError):
+        return None
 
 
 def _ip_literal(host: str) -> IPAddress | None:
@@ -150,8 +170,8 @@ class _CheckedConnect:
 
 
 @functools.cache
-def _pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
-    attrs = {"address_policy": policy}
+def _pool_classes(policy: AddressPolicy, max_header_bytes: int) -> dict[str, type[HTTPConnectionPool]]:
+    attrs = {"address_policy": policy, "response_class": capped_response_class(max_header_bytes)}
     http_conn = type("CheckedHTTPConnection", (_CheckedConnect, HTTPConnection), attrs)
     https_conn = type("CheckedHTTPSConnection", (_CheckedConnect, HTTPSConnection), attrs)
     return {
@@ -161,7 +181,9 @@ def _pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
 
 
 def guarded_pool_manager(settings: DownloadSettings, **pool_kw: object) -> PoolManager:
-    """A ``PoolManager`` whose connections only ever reach addresses the settings allow."""
+    """A ``PoolManager`` whose connections only ever reach addresses the settings allow, and read at
+    most ``max_header_bytes`` of a response's head (``headers.py``)."""
     manager = PoolManager(**pool_kw)  # type: ignore[arg-type]
-    manager.pool_classes_by_scheme = _pool_classes(AddressPolicy(settings.allow_private_addresses))
+    policy = AddressPolicy(settings.allow_private_addresses)
+    manager.pool_classes_by_scheme = _pool_classes(policy, settings.max_header_bytes)
     return manager

@@ -2,8 +2,10 @@
 
 - ``skipExisting: true`` leaves out every URL the table already records (read in BatchGetItem calls of
   100 keys); they are counted as ``skipped``, not downloaded again.
-- ``retryFailuresOf: "<execution name>"`` takes the failed URLs of that execution's report as the
-  request's paths; ``baseUrl`` may be left out (the failures' common origin is used).
+- ``retryFailuresOf: "<execution name>"`` takes the failed URLs of that execution as the request's
+  paths, as they were requested (``<run prefix><execution>/failed-urls.json``, written by Consolidate
+  next to the masked report: a query token is requested again with its value); ``baseUrl`` may be left
+  out (the failures' common origin is used).
 
 The batch handler takes these two fields off the request (``take_rerun_fields``), builds the request
 from a report when asked (``request_from_report``) and, once the request is validated, drops what is
@@ -30,7 +32,7 @@ _EXECUTION_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 # keys -> (the URLs of the keys found, the keys DynamoDB left unprocessed)
 BatchGet = Callable[[list[str]], tuple[list[str], list[str]]]
-# report key -> its bytes, or None when there is no such report
+# key -> its bytes, or None when there is no such object
 ReadReport = Callable[[str], bytes | None]
 
 
@@ -57,21 +59,21 @@ def take_rerun_fields(event: Mapping[str, Any]) -> tuple[dict[str, Any], Rerun]:
 
 
 def request_from_report(
-    request: Mapping[str, Any], execution: str, report_prefix: str, read_report: ReadReport
+    request: Mapping[str, Any], execution: str, run_prefix: str, read_report: ReadReport
 ) -> dict[str, Any]:
-    """The request with the failed URLs of ``execution``'s report as its paths."""
+    """The request with the failed URLs of ``execution`` (its run's ``failed-urls.json``) as its paths."""
     if "resourcePaths" in request or "resourcePathsFrom" in request:
         raise InvalidInput("retryFailuresOf: takes its paths from the report, so give no resourcePaths")
-    body = read_report(f"{report_prefix}{execution}.json")
+    key = f"{run_prefix}{execution}/failed-urls.json"
+    body = read_report(key)
     if body is None:
         raise InvalidInput(
-            f"retryFailuresOf: execution {execution!r} has no report under {report_prefix} "
-            "(unknown execution, or every image was stored)"
+            f"retryFailuresOf: execution {execution!r} has no report (no list of failed URLs at {key}): "
+            "unknown execution, one that has not ended, or its run data expired"
         )
     if len(body) > MAX_REPORT_BYTES:
         raise InvalidInput(f"retryFailuresOf: the report of {execution!r} is over {MAX_REPORT_BYTES} bytes")
-    failures = json.loads(body).get("failures") or []
-    urls = [failure.get("url") for failure in failures]
+    urls = json.loads(body).get("urls") or []
     unknown = sum(1 for url in urls if not isinstance(url, str))
     if unknown:
         raise InvalidInput(

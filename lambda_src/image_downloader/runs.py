@@ -4,7 +4,10 @@ through the state machine's state (256 KiB per state input or output).
 ``<run prefix><execution>/``
   ``manifest.json``          the Distributed Map's ItemReader reads it: ``[{"batchIndex", "batchKey"}, ...]``
   ``batches/00000.json``     one batch: ``{"batchIndex", "baseUrl", "lambdaConcur", "resourcePaths"}``
-  ``results/00000.json``     what the download Lambda did with it: counts and every failure
+  ``results/00000.json``     what the download Lambda did with it: counts, every failure (masked) and the
+                             failed URLs as they were requested (``failedUrls``)
+  ``failed-urls.json``       Consolidate: every failed URL unmasked, in the report's order (``{"urls"}``),
+                             read by a later request's ``retryFailuresOf``
 
 The Distributed Map's ResultWriter writes under ``<run prefix>map-results/<map run id>/``.
 """
@@ -36,8 +39,16 @@ class RunLayout:
     def batch_key(self, index: int) -> str:
         return f"{self.root}batches/{index:0{INDEX_WIDTH}d}.json"
 
+    @property
+    def results_prefix(self) -> str:
+        return f"{self.root}results/"
+
     def result_key(self, index: int) -> str:
-        return f"{self.root}results/{index:0{INDEX_WIDTH}d}.json"
+        return f"{self.results_prefix}{index:0{INDEX_WIDTH}d}.json"
+
+    @property
+    def failed_urls_key(self) -> str:
+        return f"{self.root}failed-urls.json"
 
     def owns(self, key: str) -> bool:
         return key.startswith(self.root) and ".." not in key.split("/")

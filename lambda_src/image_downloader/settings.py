@@ -87,6 +87,8 @@ class DownloadSettings:
     time_budget_margin_seconds: float = 20.0
     image_time_limit_seconds: float = 60.0
     allowed_content_types: frozenset[str] = DEFAULT_ALLOWED_FORMATS
+    # The status line and headers of one response, in all (headers.py); not an environment variable.
+    max_header_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,15 @@
 Each sink stores an image completely or raises ``StorageError`` leaving nothing behind: the S3 sink
 deletes the object again when its DynamoDB record cannot be written, so the bucket never holds an image
 the table does not know about.
+
+Two executions may store the same URL at once (object A, object B, record B, record A). The record must
+describe the object under its key, so a record put that replaced another execution's record (``ALL_OLD``)
+is followed by a HEAD of the object; when it holds other bytes, the record is rewritten from the
+object's metadata, on condition that it is still this put's (``writeId``). Every record write that
+replaces another execution's record is so verified, and the last one sees the last object. One execution
+never stores one URL twice at once (the batch step drops duplicates), so a first download, or one that
+replaces the same execution's record (a retried batch), costs no extra call. A writer that batches
+records (BatchWriteItem has no ``ALL_OLD``) must send the URLs already recorded through this path.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import base64
 import functools
 import logging
 import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,12 +85,15 @@ class S3DynamoSink:
     def store(self, image: DownloadedImage) -> None:
         key = image_key(self.settings.image_key_prefix, image.url)
         self._put_object(key, image)
+        write_id = uuid.uuid4().hex
         try:
-            self._put_record(key, image)
+            replaced = self._put_record(key, image, write_id)
         except Exception as error:
             caught(logger, "could not record an image, removing its object", error, url=redact(image.url))
             self._delete_object(key, error)
             raise StorageError(f"DynamoDB put_item failed, object removed: {_describe(error)}") from error
+        if replaced is not None and replaced.get("executionId", {}).get("S") != (self.execution_id or ""):
+            self._describe_current_object(key, image, write_id)
 
     def _put_object(self, key: str, image: DownloadedImage) -> None:
         # A format a browser could execute (SVG scripts) is served as a download, never rendered.
@@ -100,19 +113,61 @@ class S3DynamoSink:
         except (ClientError, BotoCoreError) as error:
             raise StorageError(f"S3 put_object failed: {_describe(error)}") from error
 
-    def _put_record(self, key: str, image: DownloadedImage) -> None:
-        item = {
-            "url": {"S": image.url},
-            "bucket": {"S": self.settings.bucket_name},
-            "key": {"S": key},
-            "size": {"N": str(image.size)},
-            "contentType": {"S": image.content_type},
-            "sha256": {"S": image.sha256_hex},
-            "downloadedAt": {"S": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")},
-        }
+    def _put_record(self, key: str, image: DownloadedImage, write_id: str) -> dict[str, Any] | None:
+        """Put the record; the one it replaced, if any (another store of the URL, maybe concurrent)."""
+        item = self._record(
+            image.url, key, image.size, image.content_type, image.sha256_hex, datetime.now(UTC), write_id
+        )
         if self.execution_id:
             item["executionId"] = {"S": self.execution_id}
-        self.dynamodb.put_item(TableName=self.settings.table_name, Item=item)
+        response = self.dynamodb.put_item(
+            TableName=self.settings.table_name, Item=item, ReturnValues="ALL_OLD"
+        )
+        return response.get("Attributes") or None
+
+    def _record(
+        self, url: str, key: str, size: int, content_type: str, sha256_hex: str, at: datetime, write_id: str
+    ) -> dict[str, dict[str, str]]:
+        return {
+            "url": {"S": url},
+            "bucket": {"S": self.settings.bucket_name},
+            "key": {"S": key},
+            "size": {"N": str(size)},
+            "contentType": {"S": content_type},
+            "sha256": {"S": sha256_hex},
+            "downloadedAt": {"S": at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")},
+            "writeId": {"S": write_id},
+        }
+
+    def _describe_current_object(self, key: str, image: DownloadedImage, write_id: str) -> None:
+        """Rewrite the record from the object under ``key`` if another writer's object replaced ours."""
+        try:
+            head = self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError(f"S3 head_object after recording failed: {_describe(error)}") from error
+        sha256_hex = head.get("Metadata", {}).get("sha256", "")
+        if (sha256_hex, head.get("ContentLength")) == (image.sha256_hex, image.size):
+            return
+        current = self._record(
+            image.url,
+            key,
+            head["ContentLength"],
+            head.get("ContentType", ""),
+            sha256_hex,
+            head["LastModified"],
+            write_id,
+        )
+        try:
+            self.dynamodb.put_item(
+                TableName=self.settings.table_name,
+                Item=current,
+                ConditionExpression="writeId = :mine",
+                ExpressionAttributeValues={":mine": {"S": write_id}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise StorageError(f"DynamoDB put_item failed: {_describe(error)}") from error
+            # a later record replaced ours: its writer verifies it in turn
 
     def _delete_object(self, key: str, cause: Exception) -> None:
         try:

@@ -28,6 +28,8 @@ from typing import Any
 from urllib3.connectionpool import HTTPConnectionPool
 
 _current = threading.local()
+# The shortest share of the batch's time an image is given when time runs short.
+MIN_SHARE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,23 +70,34 @@ class TimeBudget:
 @dataclass(frozen=True)
 class ImageTimeLimit:
     """How long one image may take, from its first request to its last byte, retries and redirects
-    included."""
+    included.
+
+    When the batch's remaining time cannot give every URL not yet started its full limit, each gets its
+    share instead (remaining time x workers / URLs left, at least ``MIN_SHARE_SECONDS``): slow URLs
+    ahead in the batch cannot use up the time of the ones behind them."""
 
     seconds: float
 
-    def start(self, budget: TimeBudget) -> Stopwatch:
-        """A running stopwatch for one image: it ends at the limit or at the batch's ``stop_at``."""
+    def start(self, budget: TimeBudget, workers: int = 1, left: int = 1) -> Stopwatch:
+        """A running stopwatch for one image, of ``left`` URLs still to start on ``workers`` threads: it
+        ends at the limit (or the image's share) or at the batch's ``stop_at``."""
         now = time.monotonic()
-        own_end = now + self.seconds
-        return Stopwatch(min(own_end, budget.stop_at), cut_by_budget=budget.stop_at < own_end)
+        seconds = self.seconds
+        if left > workers:  # otherwise the budget's own end is the binding one
+            seconds = min(seconds, max(MIN_SHARE_SECONDS, budget.remaining(now) * workers / left))
+        own_end = now + seconds
+        return Stopwatch(
+            min(own_end, budget.stop_at), cut_by_budget=budget.stop_at < own_end, seconds=seconds
+        )
 
 
 class Stopwatch:
     """The deadline of one image, enforced on the connections it uses (see the module docstring)."""
 
-    def __init__(self, deadline: float, cut_by_budget: bool = False) -> None:
+    def __init__(self, deadline: float, cut_by_budget: bool = False, seconds: float = math.inf) -> None:
         self.deadline = deadline
         self.cut_by_budget = cut_by_budget
+        self.seconds = seconds  # the image's own limit: the limit per image, or its share of the batch
         self.expired = False
         self._connections: set[Any] = set()
         self._lock = threading.Lock()

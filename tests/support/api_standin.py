@@ -10,7 +10,10 @@ It does what API Gateway does for this module, read from modules/api rather than
 - GET /executions/{name} invokes the status function, loaded from the Lambda zip, with a payload format
   2.0 event, and answers with the function's statusCode, headers and body.
 It also stands in for S3's presigned GET: report URLs in the status body are rewritten to point here, and
-it serves them from moto when the URL carries a signature and an expiry.
+it serves them from moto when the URL carries a signature and an expiry. A test can queue faults: answers
+API Gateway gives when it throttles (429) or its integration fails (502, 503, 504), instead of handling a
+request or after handling it. It takes requests in absolute form too, as the HTTP proxy a client is told
+to use.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -197,6 +201,16 @@ Authorizer = IamAuthorizer | JwtIssuer | NoAuthorizer
 StatusHandler = Callable[[dict, Any], dict]
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One answer given in place of the next request's: before handling it (throttled, nothing done), or
+    after (the execution started, the answer lost on the way back)."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    after_handling: bool = False
+
+
 @dataclass
 class ApiStandIn:
     state_machine_arn: str
@@ -208,8 +222,28 @@ class ApiStandIn:
     url: str = ""
     # (method, path, status) of every request, for the tests.
     log: list[tuple[str, str, int]] = field(default_factory=list)
+    # Per request: its target as sent (absolute through a proxy), time.monotonic() at arrival, headers.
+    targets: list[str] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    received: list[dict[str, str]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+
+    def answer(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        """The status, extra headers and document for one request, the next queued fault applied."""
+        self.targets.append(target)
+        self.arrivals.append(time.monotonic())
+        self.received.append(headers)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault is None or fault.after_handling:
+            status, document = self.handle(method, target, headers, body)
+        if fault is None:
+            return status, {}, document
+        return fault.status, fault.headers, {"message": f"fault {fault.status} of the stand-in"}
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        target = _origin_form(target)
         path = urlsplit(target).path
         if path.startswith("/s3/"):
             return self._presigned_get(target)
@@ -264,18 +298,31 @@ class ApiStandIn:
             return 404, {"message": "NoSuchKey"}
 
 
+def _origin_form(target: str) -> str:
+    """/executions?x of http://host/executions?x (a proxied request's target), for the routes and the
+    signature, which cover the path and query only."""
+    parts = urlsplit(target)
+    if not parts.scheme:
+        return target
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 @contextmanager
-def serving(stand_in: ApiStandIn) -> Iterator[ApiStandIn]:
+def serving(stand_in: ApiStandIn, tls: ssl.SSLContext | None = None) -> Iterator[ApiStandIn]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
         def _answer(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, document = stand_in.handle(self.command, self.path, dict(self.headers.items()), body)
+            status, extra, document = stand_in.answer(
+                self.command, self.path, dict(self.headers.items()), body
+            )
             stand_in.log.append((self.command, urlsplit(self.path).path, status))
             payload = document if isinstance(document, bytes) else json.dumps(document).encode()
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -284,9 +331,11 @@ def serving(stand_in: ApiStandIn) -> Iterator[ApiStandIn]:
         do_GET = do_POST = _answer
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
+    stand_in.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     try:
         yield stand_in
     finally:

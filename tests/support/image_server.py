@@ -2,8 +2,8 @@
 
 Routes are registered per path; an unregistered path answers 404. A route may instead be a function that
 writes the whole response itself (for faults such as a connection reset mid-body); the factories below
-(``sequence``, ``reset_mid_body``, ``slow_body``, ``trickle``, ``trickle_headers``, ``chunked``) build
-the usual ones, and
+(``sequence``, ``reset_mid_body``, ``slow_body``, ``trickle``, ``trickle_headers``, ``chunked``,
+``raw_response`` for hostile bytes) build the usual ones, and
 ``unresponsive_port`` gives a port whose connections never complete (a connect timeout), and
 ``tls_handshake_trickler`` one whose TLS handshake never ends.
 """
@@ -89,8 +89,8 @@ class _Server(ThreadingHTTPServer):
     # timeout. A web server's backlog is in the hundreds.
     request_queue_size = 128
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), _Handler)
         self.routes: dict[str, Route | RawHandler] = {}
         self.hits: collections.Counter[str] = collections.Counter()
         self.lock = threading.Lock()
@@ -109,10 +109,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class ImageServer:
-    """``with ImageServer() as server: url = server.add_image("a/x.gif")``; HTTPS with ``tls=context``."""
+    """``with ImageServer() as server: url = server.add_image("a/x.gif")``; HTTPS with ``tls=context``;
+    ``host`` another loopback address (``127.0.0.2``) for a second, distinct host."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        self._server = _Server()
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+        self._server = _Server(host)
         self._scheme = "http" if tls is None else "https"
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -249,6 +250,17 @@ def chunked(body: bytes, content_type: str = "image/gif", chunk: int = 4096) -> 
                 piece = body[start : start + chunk]
                 handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             handler.wfile.write(b"0\r\n\r\n")
+
+    return handle
+
+
+def raw_response(data: bytes) -> RawHandler:
+    """Send ``data`` as it is (a hostile status line or header block, say), then close the connection."""
+
+    def handle(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.wfile.write(data)
 
     return handle
 
