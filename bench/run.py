@@ -1,14 +1,19 @@
 """One measured benchmark run, in its own process; prints one JSON line.
 
-``python -m bench.run --port P --sink discard|moto|folder --kind small|large -n N -c C [--repeat R]``
+``python -m bench.run --port P --sink SINK --kind small|large -n N -c C [--repeat R] [--aws-port A]``
 
 - ``discard``: ``engine.download_all`` with a sink that drops each image (transfer, checks and hashing);
-- ``moto``: ``download.handler`` with its environment, against moto's S3 and DynamoDB in this process
-  (the whole Lambda path: engine, put_object, put_item, failure report);
-- ``folder``: ``download_all`` writing every image to a temporary folder (used for the memory figures).
+- ``aws``: ``download.handler`` with its environment, against the S3/DynamoDB stand-in
+  (``bench.aws_standin``, another process, at ``--aws-port``): the whole Lambda path, client side alone;
+- ``moto``: ``download.handler`` against moto's S3 and DynamoDB in this process (moto's CPU included);
+- ``folder``: ``download_all`` writing every image to a temporary folder (used for the memory figures);
+- ``floor``, ``stdlib``, ``floor-aws``, ``floor-aws-batch``: the minimal loops of ``bench.floors``
+  (urllib3 GET; http.client GET; GET + put_object + put_item, or BatchWriteItem of 25, to the stand-in).
 
 Each run starts with a 2-image warm-up (imports, botocore models, code paths), not counted: a warm Lambda
-container has paid for those too. The peak RSS is that of the whole process.
+container has paid for those too. Each repeat reports its wall time and its CPU time (user + sys of this
+process, every thread, from ``getrusage``), so start-up and warm-up are excluded. The peak RSS is that of
+the whole process.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import floors
 from image_downloader.engine import Deadline, download_all
 from image_downloader.runs import RunLayout, put_json
 from image_downloader.settings import DownloadSettings
@@ -29,6 +35,9 @@ from image_downloader.storage import DiscardSink, FolderSink
 
 BUCKET = "bench-images"
 TABLE = "bench-images"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+SINKS = ("discard", "aws", "moto", "folder", "floor", "stdlib", "floor-aws", "floor-aws-batch")
+FLOORS = ("floor", "stdlib", "floor-aws", "floor-aws-batch")
 
 
 def urls(port: int, kind: str, count: int) -> list[str]:
@@ -53,30 +62,43 @@ def transfer_run(port: int, kind: str, count: int, concurrency: int, sink_name: 
     return run
 
 
-def handler_run(port: int, kind: str, count: int, concurrency: int) -> Callable[[], int]:
+def floor_run(
+    port: int, kind: str, count: int, concurrency: int, sink: str, aws_port: int
+) -> Callable[[], int]:
+    if sink == "floor":
+        loop = floors.urllib3_floor(concurrency)
+    elif sink == "stdlib":
+        loop = floors.stdlib_reference(concurrency)
+    else:
+        os.environ.update(AWS_ENV)
+        endpoint = f"http://127.0.0.1:{aws_port}"
+        loop = floors.aws_floor(concurrency, endpoint, BUCKET, TABLE, batch_records=sink == "floor-aws-batch")
+    loop(warm_urls(port))
+    measured = urls(port, kind, count)
+    return lambda: loop(measured)
+
+
+def handler_run(port: int, kind: str, count: int, concurrency: int, aws_port: int = 0) -> Callable[[], int]:
+    """The download handler against moto in this process, or (``aws_port``) the stand-in."""
     import boto3
-    from moto import mock_aws
 
     from image_downloader.download import handler
 
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "BUCKET_NAME": BUCKET,
-            "TABLE_NAME": TABLE,
-            "ALLOW_PRIVATE_ADDRESSES": "true",
-        }
-    )
-    mock_aws().start()
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    boto3.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "url", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "url", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    if aws_port:
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{aws_port}"
+    os.environ.update(AWS_ENV)
+    os.environ.update({"BUCKET_NAME": BUCKET, "TABLE_NAME": TABLE, "ALLOW_PRIVATE_ADDRESSES": "true"})
+    if not aws_port:
+        from moto import mock_aws
+
+        mock_aws().start()
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "url", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "url", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
     base_url = f"http://127.0.0.1:{port}/"
 
     def event(paths: list[str], name: str) -> dict:
@@ -100,27 +122,44 @@ def handler_run(port: int, kind: str, count: int, concurrency: int) -> Callable[
     return run
 
 
+def runner(args: argparse.Namespace) -> Callable[[], int]:
+    """The measured run the arguments (``--sink``, ``--kind``, ``-n``, ``-c``, ports) describe, warmed up."""
+    if args.sink in ("moto", "aws"):
+        return handler_run(args.port, args.kind, args.n, args.c, args.aws_port if args.sink == "aws" else 0)
+    if args.sink in FLOORS:
+        return floor_run(args.port, args.kind, args.n, args.c, args.sink, args.aws_port)
+    return transfer_run(args.port, args.kind, args.n, args.c, args.sink)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="One benchmark run (see bench/__main__.py).")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--sink", choices=("discard", "moto", "folder"), required=True)
+    parser.add_argument("--aws-port", type=int, default=0, help="the stand-in's port (sinks aws, floor-aws)")
+    parser.add_argument("--sink", choices=SINKS, required=True)
     parser.add_argument("--kind", choices=("small", "large"), default="small")
     parser.add_argument("-n", type=int, required=True)
     parser.add_argument("-c", type=int, required=True)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    if args.sink == "moto":
-        run = handler_run(args.port, args.kind, args.n, args.c)
-    else:
-        run = transfer_run(args.port, args.kind, args.n, args.c, args.sink)
-    walls = []
+    if args.sink in ("aws", "floor-aws", "floor-aws-batch") and not args.aws_port:
+        parser.error(f"--sink {args.sink} needs --aws-port")
+    run = runner(args)
+    walls: list[float] = []
+    cpus: list[float] = []
     succeeded = 0
     for _ in range(args.repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         succeeded = run()
         walls.append(time.perf_counter() - started)
+        cpus.append(cpu_seconds() - cpu_started)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"walls": walls, "succeeded": succeeded, "peak_rss_bytes": peak_kib * 1024}))
+    figures = {"walls": walls, "cpus": cpus, "succeeded": succeeded, "peak_rss_bytes": peak_kib * 1024}
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

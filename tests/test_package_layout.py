@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "lambda_src" / "image_downloader"
 HANDLERS = {"batch", "download", "consolidate", "status", "notify", "cli"}
 # The engine's parts: none of them may reach up into the engine or a handler.
-ENGINE_PARTS = {"model", "retry", "fetch", "body", "timelimit", "netguard", "content", "encoding"}
+ENGINE_PARTS = {"model", "retry", "fetch", "body", "timelimit", "netguard", "content", "encoding", "workers"}
 REQUEST_PARTS = {"request", "path_sources", "problems", "urls", "keys", "reruns"}
 
 

@@ -11,7 +11,8 @@ and no part of the engine or the batch step imports a handler; tests/test_packag
 - the download engine: ``engine`` (orchestration), ``fetch`` (HTTP transport, redirects),
   ``body`` (spooling, size and content checks), ``retry`` (retry policy), ``timelimit`` (per-batch
   budget, per-image stopwatch), ``netguard`` (which addresses may be reached), ``content`` (image
-  formats), ``encoding`` (Content-Encoding), ``model`` (data shapes, the sink protocol);
+  formats), ``encoding`` (Content-Encoding), ``model`` (data shapes, the sink protocol), ``workers``
+  (the download threads, kept between batches);
 - storage and layout: ``storage`` (S3 + DynamoDB, folder and discard sinks), ``keys`` (S3 keys,
   metadata), ``urls`` (canonical URLs), ``runs`` (an execution's working data in S3);
 - shared: ``settings`` (environment variables), ``errors``, ``redact`` (masking secrets), ``logs``

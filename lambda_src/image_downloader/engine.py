@@ -8,7 +8,8 @@ is synchronous) in the same worker.
 
 Where each concern lives: data shapes and the sink protocol in ``model.py``, the retry policy in
 ``retry.py``, the transport in ``fetch.py``, body reading in ``body.py``, the time limits per batch and
-per image in ``timelimit.py``. This file only orchestrates them.
+per image in ``timelimit.py``, the threads (kept for the next batch) in ``workers.py``. This file only
+orchestrates them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed, wait
 
 from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
@@ -38,6 +39,8 @@ from image_downloader.redact import redact
 from image_downloader.retry import BoundedRetry, RetryPolicy
 from image_downloader.settings import DownloadSettings
 from image_downloader.timelimit import Deadline, ImageTimeLimit, Stopwatch, TimeBudget
+from image_downloader.workers import give_back as give_back_workers
+from image_downloader.workers import take as take_workers
 
 # The engine's public names, wherever they live.
 __all__ = [
@@ -78,16 +81,21 @@ def download_all(
     workers = max(1, min(concurrency, len(urls)))
     downloader = _Downloader(settings, policy or RetryPolicy(), deadline, workers, len(urls))
     results: list[Failure | int | None] = [None] * len(urls)
+    executor = take_workers(workers)
+    futures: dict[Future[Failure | int], int] = {}
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as executor:
-            futures = {
-                executor.submit(downloader.process, url, sink): index for index, url in enumerate(urls)
-            }
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if on_progress is not None:
-                    on_progress(done, len(urls))
+        futures = {executor.submit(downloader.process, url, sink): index for index, url in enumerate(urls)}
+        # Without a progress callback, wait in order: as_completed wakes this thread once per image.
+        finished = futures if on_progress is None else as_completed(futures)
+        for done, future in enumerate(finished, start=1):
+            results[futures[future]] = future.result()
+            if on_progress is not None:
+                on_progress(done, len(urls))
     finally:
+        for future in futures:  # after an error here: nothing more starts, what runs ends first
+            future.cancel()
+        wait(futures)
+        give_back_workers(workers, executor)
         downloader.close()
     for result in results:
         if isinstance(result, Failure):

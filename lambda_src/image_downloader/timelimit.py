@@ -5,6 +5,8 @@ Socket timeouts bound each wait for a byte, not a whole image: a server that tri
 or its headers one line at a time, never trips them. So each image runs under a ``Stopwatch``: the
 connections it takes from the pool are registered with it, and when its deadline passes a timer shuts
 them down, which ends any read blocked on them at once. The engine then reports the image as timed out.
+One watchdog thread per process keeps every running stopwatch's deadline (a thread per image would cost
+~0.1 ms of CPU per image to start and stop).
 Connecting needs no stopwatch: the connect timeout, capped by the image's remaining time, bounds the TCP
 connect, and CPython bounds a whole TLS handshake by it too, however slowly its bytes come. A DNS lookup
 cannot be interrupted; the resolver's own timeouts bound it.
@@ -13,6 +15,8 @@ cannot be interrupted; the resolver's own timeouts bound it.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import math
 import socket
 import threading
@@ -117,8 +121,7 @@ class Stopwatch:
         self.expired = False
         self._connections: set[Any] = set()
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
-        self._timer.daemon = True
+        self._stopped = False
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -131,13 +134,13 @@ class Stopwatch:
         """Enforce the deadline on the connections this thread takes from a watched pool meanwhile."""
         previous = getattr(_current, "stopwatch", None)
         _current.stopwatch = self
-        self._timer.start()
+        _WATCHDOG.watch(self)
         try:
             yield self
         finally:
-            self._timer.cancel()
             _current.stopwatch = previous
             with self._lock:
+                self._stopped = True
                 self._connections.clear()
 
     def attach(self, connection: object) -> None:
@@ -153,9 +156,44 @@ class Stopwatch:
 
     def _expire(self) -> None:
         with self._lock:
+            if self._stopped:
+                return
             self.expired = True
             for connection in self._connections:
                 _shut_down(connection)
+
+
+class _Watchdog:
+    """The one thread that expires running stopwatches at their deadlines, earliest first. Stopwatches
+    that stopped in time leave the heap whenever the thread wakes (``_expire`` also ignores them)."""
+
+    def __init__(self) -> None:
+        self._wakeup = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, Stopwatch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, stopwatch: Stopwatch) -> None:
+        if stopwatch.deadline == math.inf:
+            return
+        with self._wakeup:
+            heapq.heappush(self._heap, (stopwatch.deadline, next(self._order), stopwatch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stopwatch", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is stopwatch:  # earlier than the deadline the thread sleeps until
+                self._wakeup.notify()
+
+    def _run(self) -> None:
+        with self._wakeup:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now or self._heap[0][2]._stopped):
+                    heapq.heappop(self._heap)[2]._expire()
+                self._wakeup.wait(self._heap[0][0] - now if self._heap else None)
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut_down(connection: object) -> None:
