@@ -47,6 +47,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
@@ -131,6 +132,11 @@ class Budget:
             self._ended_cpu += time.thread_time()
             self._threads.discard(threading.get_ident())
         _current.budget = None
+
+    def add_cpu(self, seconds: float) -> None:
+        """CPU spent for this invocation on a thread that belongs to another (see ``_counted_to``)."""
+        with self._lock:
+            self._ended_cpu += seconds
 
     def add_service_cpu(self, seconds: float) -> None:
         with self._lock:
@@ -371,12 +377,39 @@ def budgets_accounted() -> Iterator[None]:
         with budget.service_call():
             return original_stubber(self, event_name, request, **kwargs)
 
+    def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        budget = current_budget()
+        work = fn if budget is None else _counted_to(budget, fn)
+        return original_submit(self, work, *args, **kwargs)
+
+    original_submit = ThreadPoolExecutor.submit
     with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(ThreadPoolExecutor, "submit", submit))
         stack.enter_context(mock.patch.object(threading.Thread, "start", start))
         stack.enter_context(mock.patch.object(threading.Thread, "_bootstrap_inner", bootstrap_inner))
         stack.enter_context(mock.patch.object(tempfile, "_gettempdir", gettempdir))
         stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", stubber_call))
         yield
+
+
+def _counted_to(budget: Budget, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as work of ``budget`` on whatever thread runs it. A pool kept from an earlier invocation (the
+    engine keeps its download threads from batch to batch, as a warm container does) has threads that
+    belong to that invocation; on Lambda all of a container's CPU is the running invocation's, so the CPU
+    such a thread spends on this work, and the threads and files it makes, count to this one."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if getattr(threading.current_thread(), "_lambda_budget", None) is budget:
+            return fn(*args, **kwargs)
+        previous, started = current_budget(), time.thread_time()
+        _current.budget = budget
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _current.budget = previous
+            budget.add_cpu(time.thread_time() - started)
+
+    return run
 
 
 def remove_tmp(budget: Budget) -> None:

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from image_downloader import consolidate
+from image_downloader import consolidate, report_failures
 from image_downloader.failure_lines import TIMES
 from image_downloader.runs import RunLayout
 from image_downloader.settings import ConsolidateSettings
@@ -156,8 +156,8 @@ def test_long_urls_and_reasons_are_cut_in_the_state_but_kept_in_the_report() -> 
 
     summary = store.run({"total": 1, "batchCount": 1})
 
-    assert len(summary["failures"][0]["reason"]) == consolidate.MAX_REASON_LENGTH
-    assert len(summary["failures"][0]["url"]) == consolidate.MAX_URL_LENGTH
+    assert len(summary["failures"][0]["reason"]) == report_failures.MAX_REASON_LENGTH
+    assert len(summary["failures"][0]["url"]) == report_failures.MAX_URL_LENGTH
     assert store.objects["reports/run.json"]["failures"][0] == {
         "url": url,
         "kind": "connection",
@@ -175,7 +175,7 @@ def test_a_long_url_inside_a_reason_is_cut_so_that_the_cause_stays_readable() ->
     [listed] = store.run({"total": 1, "batchCount": 1})["failures"]
 
     assert listed["reason"].endswith(": S3 put_object failed: KeyTooLongError: Your key is too long")
-    assert len(listed["reason"]) <= consolidate.MAX_REASON_LENGTH
+    assert len(listed["reason"]) <= report_failures.MAX_REASON_LENGTH
 
 
 def test_a_3_kb_base_url_with_60_failures_keeps_the_summary_small() -> None:

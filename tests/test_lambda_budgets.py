@@ -89,6 +89,23 @@ def test_the_remaining_time_a_handler_sees_is_its_timeout_less_its_emulated_dura
     assert payload["remaining"] <= 3000 - 0.036 / vcpu_share(128) * 1000
 
 
+def test_a_pool_kept_from_an_earlier_invocation_spends_its_cpu_in_the_later_one() -> None:
+    # As the engine's download threads (image_downloader/workers.py): started in one invocation, they
+    # serve the next; on Lambda every CPU second of the container is the running invocation's.
+    kept = ThreadPoolExecutor(max_workers=2)
+    try:
+        first = invoke(lambda event, context: list(kept.map(spin, [0.001, 0.001])) and {"done": True})
+        assert first[0] == {"done": True}
+
+        payload, _headers, _wall, recorder = invoke(
+            lambda event, context: list(kept.map(spin, [0.07, 0.07])) and {"done": True}
+        )
+        assert payload["errorType"] == "Sandbox.Timedout"
+        assert recorder.take().budget_verdicts[0].cpu_seconds > vcpu_share(128) * 1
+    finally:
+        kept.shutdown()
+
+
 def test_a_handler_allocating_past_its_memory_fails_out_of_memory() -> None:
     def handler(event: dict, context: Any) -> dict:
         held = b"\x01" * (200 * MB)

@@ -26,16 +26,18 @@ from botocore.config import Config
 from image_downloader.aws_retries import AWS_RETRIES
 from image_downloader.failure_lines import FailureGroups
 from image_downloader.logs import milliseconds_since
-from image_downloader.redact import redact
+from image_downloader.report_failures import (
+    bounded,
+    crashed_batch_failures,
+    map_error_line,
+    redacted,
+    unaccounted_failure,
+)
 from image_downloader.runs import RunLayout, get_json_or_none
 from image_downloader.settings import ConsolidateSettings, consolidate_settings_from_env
 
 logger = logging.getLogger(__name__)
 
-MAX_REASON_LENGTH = 300
-MAX_URL_LENGTH = 300
-# A long URL inside a reason is cut shorter, so that what went wrong (after the URL) stays in the reason.
-MAX_URL_IN_REASON = 120
 # SNS refuses a Subject of 100 characters or more.
 MAX_SUBJECT_LENGTH = 99
 # The listed failures stop at whichever comes first, max_listed_failures or this many bytes: the summary
@@ -82,16 +84,16 @@ class ReportFile:
         for url in urls if urls is not None else [failure.get("url") for failure in failures]:
             self.urls.write(("" if self.written_urls == 0 else ",") + json.dumps(url))
             self.written_urls += 1
-        for failure in map(_redacted, failures):
+        for failure in map(redacted, failures):
             if self.totals.failed:
                 self.out.write(",\n")
             self.out.write(json.dumps(failure))
             self.totals.failed += 1
             self.totals.groups.add(failure)
             if len(self.totals.listed) < self.listed and self.listed_bytes < MAX_LISTED_BYTES:
-                bounded = _bounded(failure)
-                self.listed_bytes += len(json.dumps(bounded).encode())
-                self.totals.listed.append(bounded)
+                short = bounded(failure)
+                self.listed_bytes += len(json.dumps(short).encode())
+                self.totals.listed.append(short)
 
     def close(self, header: Mapping[str, Any]) -> None:
         self.out.write("]")
@@ -115,7 +117,7 @@ def consolidate(
     layout = RunLayout(settings.run_key_prefix, execution)
     expected = int(event.get("total") or 0)
     batch_count = int(event.get("batchCount") or 0)
-    map_error = _map_error(event.get("mapError"))
+    map_error = map_error_line(event.get("mapError"))
     totals = Totals()
     report_key = f"{settings.report_key_prefix}{execution}.json"
     with tempfile.TemporaryDirectory() as folder:
@@ -126,7 +128,7 @@ def consolidate(
             for index, result in _results(layout, batch_count, read_json, written):
                 _add_batch(totals, report, layout, index, result, read_json, map_error)
             if totals.requested != expected:
-                report.add([_unaccounted_failure(expected - totals.requested)])
+                report.add([unaccounted_failure(expected - totals.requested)])
             report.close(
                 {
                     "executionName": execution,
@@ -227,69 +229,7 @@ def _add_batch(
     batch = read_json(layout.batch_key(index)) or {}
     paths = batch.get("resourcePaths") or []
     totals.requested += len(paths)
-    report.add(_crashed_batch_failures(index, batch.get("baseUrl", ""), paths, map_error))
-
-
-def _crashed_batch_failures(
-    index: int, base_url: str, paths: list[str], map_error: str | None = None
-) -> list[dict[str, Any]]:
-    if map_error is not None:
-        kind = "not_run"
-        reason = (
-            f"batch {index} never ran or did not finish: the Distributed Map ended with {map_error}; "
-            "this URL's outcome is unknown: request it again"
-        )
-    else:
-        kind = "crashed"
-        reason = (
-            f"the download Lambda of batch {index} ended without writing its result (it crashed or timed "
-            "out); this URL's outcome is unknown: request it again"
-        )
-    return [{"url": base_url + path, "kind": kind, "status": None, "reason": reason} for path in paths]
-
-
-def _map_error(value: object) -> str | None:
-    """The Distributed Map's error (``{"Error", "Cause"}`` from its Catch) as one short line, or None."""
-    if not isinstance(value, dict):
-        return None
-    error, cause = str(value.get("Error") or "an error"), str(value.get("Cause") or "")
-    return _cut(redact(f"{error} ({cause})" if cause else error), MAX_REASON_LENGTH)
-
-
-def _unaccounted_failure(missing: int) -> dict[str, Any]:
-    return {
-        "url": None,
-        "kind": "unaccounted",
-        "status": None,
-        "reason": f"{missing} requested URL(s) are missing from the batch results",
-    }
-
-
-def _cut(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
-
-
-def _redacted(failure: Mapping[str, Any]) -> dict[str, Any]:
-    """The failure with secrets masked: batch results are already, this holds it for any other source."""
-    url, reason = failure.get("url"), failure.get("reason")
-    return {
-        **failure,
-        "url": redact(url) if isinstance(url, str) else url,
-        "reason": redact(str(reason or "")),
-    }
-
-
-def _bounded(failure: Mapping[str, Any]) -> dict[str, Any]:
-    url = failure.get("url")
-    reason = str(failure.get("reason", ""))
-    if isinstance(url, str) and len(url) > MAX_URL_IN_REASON:
-        reason = reason.replace(url, _cut(url, MAX_URL_IN_REASON))
-    return {
-        "url": _cut(url, MAX_URL_LENGTH) if isinstance(url, str) else url,
-        "kind": failure.get("kind"),
-        "status": failure.get("status"),
-        "reason": _cut(reason, MAX_REASON_LENGTH),
-    }
+    report.add(crashed_batch_failures(index, batch.get("baseUrl", ""), paths, map_error))
 
 
 def _notification(summary: Mapping[str, Any], report_url: str) -> dict[str, str]:
