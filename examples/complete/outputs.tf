@@ -34,12 +34,12 @@ output "topic_arn" {
 }
 
 output "function_names" {
-  description = "Lambda function names by role."
+  description = "Lambda function names by role: batch, download, consolidate, status, notify."
   value       = module.image_downloader.function_names
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups by component."
+  description = "CloudWatch log group names: batch, download, consolidate, status, notify, state_machine, api_access."
   value       = module.image_downloader.log_group_names
 }
 
