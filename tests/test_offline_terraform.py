@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -135,3 +137,53 @@ def test_the_stand_in_executable_runs_the_provider_with_this_python(tmp_path: Pa
     executable = install_archive_provider(tmp_path, python="/some/python")
     assert executable.parent.name == offline_terraform.terraform_platform()
     assert "exec /some/python -m tools.archive_provider" in executable.read_text()
+
+
+def _init(folder: Path, cli_config: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "TF_CLI_CONFIG_FILE": str(cli_config), "CHECKPOINT_DISABLE": "1"}
+    return subprocess.run(
+        ["terraform", "init", "-input=false", "-no-color", *options],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
+def test_an_offline_lock_file_refuses_another_archive_package_until_its_block_is_deleted(
+    tmp_path: Path,
+) -> None:
+    """The README's advice (Deploying with Terraform): an offline init records the stand-in's hash as
+    hashicorp/archive 2.7.1, so an init that finds another 2.7.1 package (the registry's) fails, with
+    -upgrade too, until the lock file's archive block is deleted."""
+    offline = prepare(tmp_path / "offline", aws_mirror=fake_aws_mirror(tmp_path / "aws-mirror"))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "main.tf").write_text(
+        "terraform {\n  required_providers {\n"
+        '    archive = { source = "hashicorp/archive", version = ">= 2.5" }\n'
+        "  }\n}\n"
+    )
+    assert _init(root, offline.cli_config).returncode == 0
+    lock = root / ".terraform.lock.hcl"
+    assert 'provider "registry.terraform.io/hashicorp/archive"' in lock.read_text()
+    # Another package of the same version, as the registry would serve it (other bytes, other hash).
+    other = tmp_path / "other"
+    executable = install_archive_provider(other)
+    executable.write_text(executable.read_text() + "# another build\n")
+    other_config = tmp_path / "other.tfrc"
+    other_config.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{other}"\n  }}\n}}\n'
+    )
+    shutil.rmtree(root / ".terraform")
+
+    refused = _init(root, other_config)
+    assert refused.returncode != 0
+    assert "checksums previously recorded in the dependency lock file" in " ".join(refused.stderr.split())
+    assert _init(root, other_config, "-upgrade").returncode != 0
+
+    lock.unlink()
+    assert _init(root, other_config).returncode == 0
