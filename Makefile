@@ -19,7 +19,7 @@ TF_PROVIDER_MIRROR ?=
 export TF_PROVIDER_MIRROR
 
 .DEFAULT_GOAL := help
-.PHONY: help run test venvs lint format pytest checkov bench bench-scale docs schema terraform-offline clean
+.PHONY: help run test test-replay venvs lint format pytest checkov bench bench-scale docs schema terraform-offline clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -58,6 +58,11 @@ format: $(VENV)/.installed ## Format the Python code with ruff
 
 pytest: $(VENV)/.installed
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The terraform tier's state assertions without terraform: pytest-terraform replays them from
+# tests/terraform/complete/tf_resources.json, terraform's folders taken off PATH; the rest skips.
+test-replay: $(VENV)/.installed ## The terraform tier's state assertions from its recording, terraform off PATH
+	$(PY) -m tests.terraform.support --tf-replay $(PYTEST_ARGS)
 
 # checkov evaluates a module's resources only through the module calls it can resolve, and drops the
 # checks whose values it cannot (optional() object defaults): so the repository (root module through

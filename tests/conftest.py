@@ -23,6 +23,10 @@ from image_downloader.settings import DownloadSettings
 from image_downloader.storage import AwsClients, aws_clients
 from tests.support.image_server import ImageServer
 
+# How the terraform tier configures pytest-terraform (replay without terraform, where its root is, the
+# recording's module hash) and keeps tests/terraform/ on one xdist worker.
+pytest_plugins = ["tests.terraform.plugin"]
+
 # --- the terraform tier's own figure -----------------------------------------------------------------
 # Here, not in tests/terraform/: with pytest-xdist the controller, which prints the summary, loads only
 # this conftest.

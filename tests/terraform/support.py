@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -187,3 +188,34 @@ def console_value(output: str) -> Any:
     """The value of a successful ``terraform_console`` call."""
     assert "Error:" not in output, output
     return json.loads(json.loads(output.strip().splitlines()[-1]))
+
+
+def path_without_terraform(path: str) -> str:
+    """``path`` without the folders that hold a terraform or tofu executable."""
+    folders = [folder for folder in path.split(os.pathsep) if folder]
+    kept = [f for f in folders if not any(shutil.which(name, path=f) for name in ("terraform", "tofu"))]
+    return os.pathsep.join(kept)
+
+
+def replay_environment() -> dict[str, str]:
+    """The environment of a machine without terraform, where the tier is not required (a laptop)."""
+    environment = {**os.environ, "PATH": path_without_terraform(os.environ.get("PATH", ""))}
+    for name in (REQUIRE_ENV, "CI", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
+        environment.pop(name, None)
+    return environment
+
+
+def replay_command(*options: str) -> list[str]:
+    """pytest on the tier's file; run with ``replay_environment()``, it replays."""
+    return [sys.executable, "-m", "pytest", "tests/terraform/test_terraform_tier.py", "-rs", *options]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.terraform.support [pytest options]``: the tier's tests with terraform off PATH,
+    so in replay (make test-replay)."""
+    command = replay_command(*(argv or []))
+    return subprocess.run(command, cwd=REPO_ROOT, env=replay_environment(), check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

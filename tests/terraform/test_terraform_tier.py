@@ -1,9 +1,15 @@
 """The tier that runs terraform itself, offline: init + validate of every module, then plan and apply of
-examples/complete against a moto server on 127.0.0.1, a second plan that must show no change, executions
-of the applied state machine, the applied API integration, and a destroy that leaves the state empty.
+examples/complete against a moto server on 127.0.0.1 through pytest-terraform, a second plan that must
+show no change, executions of the applied state machine, the applied API integration, and a destroy that
+leaves the state empty. The fixtures are in tests/terraform/conftest.py.
 
 The apply mostly waits on the provider's polling, so it starts first, on a thread of its own, and the
 tests that need no apply (validate, the plans of other roots) run in the meantime.
+
+Replay: the tests of the applied *state* (outputs, resources, policies, the API's integration mapping)
+also run where there is no terraform, from the recording pytest-terraform made of the last apply
+(tests/terraform/complete/tf_resources.json, refreshed by an apply when the module changed); the tests
+that need terraform or the stack on moto skip there in one line. ``make test-replay`` runs them so.
 
 Providers come from filesystem mirrors only (tools/offline_terraform.py): hashicorp/aws from the
 machine's mirror, hashicorp/archive from the repository's stand-in. With IMAGE_DOWNLOADER_TF_PROVIDERS=
@@ -14,90 +20,36 @@ missing, the tier says so in one line and skips; in CI (CI=true) it fails instea
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import zipfile
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.core.config import default_user_config
 
 from image_downloader.settings import ENV_BY_FUNCTION
-from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.packaging import build_lambda_zip
 from tests.support.image_server import ImageServer
-from tests.terraform import moto_shims
-from tests.terraform.deployed import applied_functions, resources_of_type
-from tests.terraform.support import (
-    copy_module_tree,
-    error_summary,
-    moto_provider_override,
-    run_terraform,
-    terraform_binary,
-    terraform_env,
-    unavailable,
-)
+from tests.terraform import recording
+from tests.terraform.conftest import NAME, REGION, Deployed, Moto, Tier, Workspace, replaying
+from tests.terraform.deployed import applied_functions, resources_of_type, state_resources
+from tests.terraform.support import moto_provider_override
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 
-REGION = "us-east-1"
 EXAMPLE = Path("examples") / "complete"
-NAME = "tier"
 MODULE_DIRS = (".", *(f"modules/{name}" for name in ("api", "caller_policy", "compute", "notification")))
 MODULE_DIRS += ("modules/state_machine", "modules/storage", str(EXAMPLE), "examples/minimal")
-# examples/complete as a user applies it, with what a test against moto and a local image server needs:
-# a short name, and the downloader allowed to reach 127.0.0.1 (the documented opt-out).
-EXAMPLE_OVERRIDE = f"""variable "name" {{
-  default = "{NAME}"
-}}
-
-module "image_downloader" {{
-  downloader = {{
-    allow_private_addresses = true
-  }}
-}}
-"""
 
 
-@dataclass(frozen=True)
-class Workspace:
-    binary: str
-    root: Path
-    env: dict[str, str]
-
-    def terraform(self, *arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        return run_terraform(self.binary, list(arguments), cwd or self.root, self.env)
-
-    def must(self, *arguments: str, cwd: Path | None = None) -> str:
-        result = self.terraform(*arguments, cwd=cwd)
-        assert result.returncode == 0, f"terraform {' '.join(arguments)}:\n{result.stdout}{result.stderr}"
-        return result.stdout
-
-    def state(self, cwd: Path) -> dict[str, Any]:
-        return json.loads(self.must("show", "-json", cwd=cwd))
-
-
-@pytest.fixture(scope="module")
-def workspace(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Workspace]:
-    binary = terraform_binary()
-    if binary is None:
-        unavailable("no terraform binary on PATH: the terraform tier (init/validate/plan/apply) did not run")
-    base = tmp_path_factory.mktemp("terraform")
-    space = Workspace(binary, copy_module_tree(base / "repo"), terraform_env(base))
-    init = space.terraform("init", "-backend=false", "-input=false")
-    if init.returncode != 0:
-        unavailable(
-            f"terraform init cannot install the providers: {error_summary(init.stdout + init.stderr)}"
-        )
-    yield space
+@pytest.fixture(scope="module", autouse=True)
+def _apply_while_the_other_tests_run(request: pytest.FixtureRequest) -> None:
+    """Start the apply before the tier's first test, if a selected test needs it."""
+    uses = ("tier", "deployed")
+    if not replaying(request.config) and any(
+        name in item.fixturenames for item in request.session.items for name in uses
+    ):
+        request.getfixturevalue("applying")
 
 
 @pytest.mark.parametrize("module", MODULE_DIRS)
@@ -119,43 +71,6 @@ def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
     plan = workspace.terraform("plan", "-input=false", "-refresh=false", cwd=caller)
     assert plan.returncode != 0
     assert "name must be 1-32 characters" in plan.stdout + plan.stderr, plan.stdout + plan.stderr
-
-
-# --- a moto server on 127.0.0.1 ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Moto:
-    endpoint: str
-    port: int
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[Moto]:
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as patch:
-        moto_shims.apply(patch)
-        # Before anything is created: with use_docker off, moto keeps functions in the backend whose
-        # invoke the tier replaces, and its state machines run (calling Lambda back at MOTO_PORT).
-        patch.setitem(default_user_config, "lambda", {"use_docker": False})
-        patch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield Moto(f"http://{host}:{port}", port)
-        finally:
-            server.stop()
 
 
 # --- plans of other roots: the module as other roots call it -------------------------------------------
@@ -228,79 +143,124 @@ def test_create_false_plans_nothing(callers_plan: list[dict[str, Any]]) -> None:
 # --- plan and apply of examples/complete against moto ------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Applied:
-    workdir: Path
-    state: dict[str, Any]
-    # terraform plan -detailed-exitcode, run right after the apply, before any test reads the stack
-    second_plan: subprocess.CompletedProcess[str]
-
-    def output(self, name: str) -> Any:
-        return self.state["values"]["outputs"][name]["value"]
+# --- the applied state: from the apply, or replayed from its recording ---------------------------------
 
 
-def plan_apply_and_plan_again(workspace: Workspace, example: Path) -> Applied:
-    workspace.must("plan", "-input=false", "-out=tfplan", cwd=example)
-    workspace.must("apply", "-input=false", "tfplan", cwd=example)
-    state = workspace.state(example)
-    second_plan = workspace.terraform("plan", "-input=false", "-detailed-exitcode", cwd=example)
-    return Applied(example, state, second_plan)
+def test_the_recording_describes_this_module(tier: Tier) -> None:
+    """The recording replay runs from must be of the module as it is: a change to its Terraform, its ASL
+    or its Lambda sources makes it stale. An apply refreshes a stale one (commit it)."""
+    current = recording.module_hash()
+    where = recording.RECORDING.relative_to(recording.REPO_ROOT)
+    if tier.live is None:
+        fix = "run the terraform tier with terraform (make test) to refresh it, and commit it"
+    else:
+        fix = "this run's apply refreshed it: commit it"
+    assert tier.recorded_hash == current, f"{where} was recorded from another version of the module; {fix}"
 
 
-@pytest.fixture(scope="module")
-def applying(
-    workspace: Workspace, moto_server: Moto, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Future[Applied]]:
-    """examples/complete planned, applied and planned again on a thread of its own, in a copy of the
-    module of its own.
-
-    The apply mostly waits (the provider polls a new lifecycle configuration for about a minute and each
-    new function for 5 s), so the tests that need no apply run meanwhile. The copy keeps their plans from
-    rewriting the zip this apply uploads: every root writes <module>/build/lambda_src.zip."""
-    example = copy_module_tree(tmp_path_factory.mktemp("apply")) / EXAMPLE
-    (example / "moto_override.tf").write_text(moto_provider_override(moto_server.endpoint, REGION))
-    (example / "tier_override.tf").write_text(EXAMPLE_OVERRIDE)
-    # Here, not on the thread: two init at once may race on the plugin cache.
-    workspace.must("init", "-backend=false", "-input=false", cwd=example)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="terraform-apply") as pool:
-        applying = pool.submit(plan_apply_and_plan_again, workspace, example)
-        try:
-            yield applying
-        finally:
-            wait([applying])
-            listed = workspace.terraform("state", "list", cwd=example)
-            if listed.returncode != 0 or listed.stdout.strip():
-                workspace.terraform("destroy", "-auto-approve", "-input=false", cwd=example)
+def test_apply_outputs_the_endpoint_and_the_resources(tier: Tier) -> None:
+    assert tier.output("executions_url").endswith("/executions")
+    assert tier.output("api_authorization_type") == "AWS_IAM"
+    assert set(tier.output("function_names")) == {"batch", "download", "consolidate", "status", "notify"}
+    assert tier.output("state_machine_arn").startswith(f"arn:aws:states:{REGION}:")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _apply_while_the_other_tests_run(request: pytest.FixtureRequest) -> None:
-    """Start the apply before the tier's first test, if a selected test needs it."""
-    if any("applied" in item.fixturenames for item in request.session.items):
-        request.getfixturevalue("applying")
+def test_applied_functions_have_the_contract_handlers_and_environment(tier: Tier) -> None:
+    functions = {values["function_name"]: values for values in state_values(tier, "aws_lambda_function")}
+    for function, name in tier.output("function_names").items():
+        values = functions[name]
+        assert values["handler"] == f"image_downloader.{function}.handler"
+        assert (values["runtime"], values["architectures"]) == ("python3.13", ["arm64"])
+        (environment,) = values["environment"]
+        assert set(environment["variables"]) == set(ENV_BY_FUNCTION[function])
 
 
-@pytest.fixture(scope="module")
-def applied(applying: Future[Applied]) -> Applied:
-    return applying.result()
+def test_applied_bucket_is_private_tls_only_and_archives_images(tier: Tier) -> None:
+    bucket = tier.output("bucket_name")
+    (block,) = [v for v in state_values(tier, "aws_s3_bucket_public_access_block") if v["bucket"] == bucket]
+    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    assert all(block[flag] is True for flag in flags), block
+    (policy,) = [v for v in state_values(tier, "aws_s3_bucket_policy") if v["bucket"] == bucket]
+    statements = json.loads(policy["policy"])["Statement"]
+    assert any(
+        statement["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(statement.get("Condition"))
+        for statement in statements
+    ), statements
+    (lifecycle,) = state_values(tier, "aws_s3_bucket_lifecycle_configuration")
+    classes = {t["storage_class"] for rule in lifecycle["rule"] for t in rule.get("transition", [])}
+    assert "GLACIER_IR" in classes
 
 
-def test_apply_outputs_the_endpoint_and_the_resources(applied: Applied) -> None:
-    assert applied.output("executions_url").endswith("/executions")
-    assert applied.output("api_authorization_type") == "AWS_IAM"
-    assert set(applied.output("function_names")) == {"batch", "download", "consolidate", "status", "notify"}
-    assert applied.output("state_machine_arn").startswith(f"arn:aws:states:{REGION}:")
+def test_applied_state_machine_api_table_and_failure_rule(tier: Tier) -> None:
+    (machine,) = state_values(tier, "aws_sfn_state_machine")
+    assert machine["arn"] == tier.output("state_machine_arn")
+    assert machine["type"] == "STANDARD"
+    assert json.loads(machine["definition"])["StartAt"]
+    assert [logging["level"] for logging in machine["logging_configuration"]] == ["ERROR"]
+    routes = sorted(
+        (r["route_key"], r["authorization_type"]) for r in state_values(tier, "aws_apigatewayv2_route")
+    )
+    assert routes == [("GET /executions/{name}", "AWS_IAM"), ("POST /executions", "AWS_IAM")]
+    (table,) = state_values(tier, "aws_dynamodb_table")
+    assert (table["name"], table["billing_mode"]) == (tier.output("table_name"), "PAY_PER_REQUEST")
+    (rule,) = state_values(tier, "aws_cloudwatch_event_rule")
+    assert rule["name"] == f"{NAME}-unsuccessful-executions"
+    assert json.loads(rule["event_pattern"])["detail"] == {
+        "stateMachineArn": [tier.output("state_machine_arn")],
+        "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+    }
+    (target,) = state_values(tier, "aws_cloudwatch_event_target")
+    assert target["arn"].endswith(f":function:{tier.output('function_names')['notify']}")
 
 
-def test_a_second_plan_after_apply_shows_no_changes(applied: Applied) -> None:
-    plan = applied.second_plan
+def test_applied_api_maps_the_request_body_to_the_execution_input(tier: Tier) -> None:
+    # pytest-terraform's lookup (a jmespath over type.name), the same live and replayed.
+    values = tier.resources["aws_apigatewayv2_integration.start_execution"]
+    assert (values["integration_type"], values["integration_subtype"]) == (
+        "AWS_PROXY",
+        "StepFunctions-StartExecution",
+    )
+    assert values["request_parameters"] == {
+        "StateMachineArn": tier.output("state_machine_arn"),
+        "Input": "$request.body",
+        "Name": "$request.header.Idempotency-Key",
+    }
+
+
+def test_applied_status_function_may_be_invoked_by_its_route_only(tier: Tier) -> None:
+    permissions = resources_of_type(tier.state, "aws_lambda_permission")
+    (permission,) = [resource for resource in permissions if resource["name"] == "execution_status"]
+    (api,) = state_values(tier, "aws_apigatewayv2_api")
+    assert permission["values"]["function_name"] == tier.output("function_names")["status"]
+    assert permission["values"]["principal"] == "apigateway.amazonaws.com"
+    assert permission["values"]["source_arn"] == f"{api['execution_arn']}/*/GET/executions/*"
+
+
+def test_applied_role_policies_grant_no_wildcard_action(tier: Tier) -> None:
+    policies = state_values(tier, "aws_iam_role_policy")
+    assert policies, "the functions, the state machine and the API have inline role policies"
+    for policy in policies:
+        for statement in json.loads(policy["policy"])["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not [a for a in actions if a == "*" or a.endswith(":*")], (policy["name"], statement)
+
+
+# --- the applied stack on moto: live only ---------------------------------------------------------------
+
+
+def state_values(tier: Tier, resource_type: str) -> list[dict[str, Any]]:
+    return [resource["values"] for resource in resources_of_type(tier.state, resource_type)]
+
+
+def test_a_second_plan_after_apply_shows_no_changes(tier: Tier) -> None:
+    plan = tier.require_live().second_plan
     # -detailed-exitcode: 0 no changes, 1 error, 2 changes.
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
-def test_the_package_terraform_zipped_is_the_local_runners(applied: Applied, tmp_path: Path) -> None:
-    functions = applied_functions(applied.state, NAME)
-    zipped = applied.workdir / functions.zip_path
+def test_the_package_terraform_zipped_is_the_local_runners(tier: Tier, tmp_path: Path) -> None:
+    functions = applied_functions(tier.state, NAME)
+    zipped = tier.require_live().workdir / functions.zip_path
     local = build_lambda_zip(tmp_path / "local.zip")
     with zipfile.ZipFile(zipped) as terraform_zip, zipfile.ZipFile(local) as local_zip:
         assert sorted(terraform_zip.namelist()) == sorted(local_zip.namelist())
@@ -308,106 +268,38 @@ def test_the_package_terraform_zipped_is_the_local_runners(applied: Applied, tmp
             assert terraform_zip.read(name) == local_zip.read(name), name
 
 
-def test_applied_functions_run_their_handlers_with_the_contract_environment(
-    applied: Applied, moto_server: Moto
-) -> None:
-    lambda_ = moto_server.client("lambda")
-    for function, name in applied.output("function_names").items():
+def test_moto_holds_the_applied_functions_bucket_machine_and_api(tier: Tier) -> None:
+    moto = tier.require_live().moto
+    lambda_ = moto.client("lambda")
+    for function, name in tier.output("function_names").items():
         configuration = lambda_.get_function_configuration(FunctionName=name)
         assert configuration["Handler"] == f"image_downloader.{function}.handler"
-        assert (configuration["Runtime"], configuration["Architectures"]) == ("python3.13", ["arm64"])
         assert set(configuration["Environment"]["Variables"]) == set(ENV_BY_FUNCTION[function])
-
-
-def test_applied_bucket_is_private_and_archives_images(applied: Applied, moto_server: Moto) -> None:
-    s3 = moto_server.client("s3")
-    bucket = applied.output("bucket_name")
+    s3 = moto.client("s3")
+    bucket = tier.output("bucket_name")
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert all(block.values()) and len(block) == 4
     assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert any(
-        transition["StorageClass"] == "GLACIER_IR"
-        for rule in rules
-        for transition in rule.get("Transitions", [])
+    assert any(t["StorageClass"] == "GLACIER_IR" for rule in rules for t in rule.get("Transitions", []))
+    machine = moto.client("stepfunctions").describe_state_machine(
+        stateMachineArn=tier.output("state_machine_arn")
     )
-
-
-def test_applied_state_machine_and_api(applied: Applied, moto_server: Moto) -> None:
-    sfn = moto_server.client("stepfunctions")
-    machine = sfn.describe_state_machine(stateMachineArn=applied.output("state_machine_arn"))
-    assert machine["type"] == "STANDARD"
-    assert json.loads(machine["definition"])["StartAt"]
-    assert machine["loggingConfiguration"]["level"] == "ERROR"
-    api = moto_server.client("apigatewayv2")
+    assert (machine["type"], machine["loggingConfiguration"]["level"]) == ("STANDARD", "ERROR")
+    api = moto.client("apigatewayv2")
     (http_api,) = api.get_apis()["Items"]
     routes = api.get_routes(ApiId=http_api["ApiId"])["Items"]
     assert sorted((route["RouteKey"], route["AuthorizationType"]) for route in routes) == [
         ("GET /executions/{name}", "AWS_IAM"),
         ("POST /executions", "AWS_IAM"),
     ]
-    table = moto_server.client("dynamodb").describe_table(TableName=applied.output("table_name"))["Table"]
+    table = moto.client("dynamodb").describe_table(TableName=tier.output("table_name"))["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    events = moto_server.client("events")
-    rule = events.describe_rule(Name=f"{NAME}-unsuccessful-executions")
-    pattern = json.loads(rule["EventPattern"])
-    assert pattern["detail"] == {
-        "stateMachineArn": [applied.output("state_machine_arn")],
-        "status": ["FAILED", "TIMED_OUT", "ABORTED"],
-    }
-    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert target["Arn"].endswith(f":function:{applied.output('function_names')['notify']}")
+    (target,) = moto.client("events").list_targets_by_rule(Rule=f"{NAME}-unsuccessful-executions")["Targets"]
+    assert target["Arn"].endswith(f":function:{tier.output('function_names')['notify']}")
 
 
 # --- the applied state machine, executed --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """The applied stack, its functions running in this process: start executions and look at the results."""
-
-    applied: Applied
-    moto: Moto
-    invocations: InvocationLog
-
-    def execute(self, request: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
-        sfn = self.moto.client("stepfunctions")
-        # moto's server needs an explicit name (the API's StartExecution integration sends none: AWS
-        # generates one there).
-        name = f"tier-{time.monotonic_ns()}"
-        arn = sfn.start_execution(
-            stateMachineArn=self.applied.output("state_machine_arn"), name=name, input=json.dumps(request)
-        )["executionArn"]
-        deadline = time.monotonic() + timeout
-        while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, f"{name} still running after {timeout} s"
-            time.sleep(0.2)
-        return execution
-
-
-@pytest.fixture(scope="module")
-def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
-    functions = applied_functions(applied.state, NAME)
-    handlers = load_handlers(applied.workdir / functions.zip_path, functions.specs)
-    log = InvocationLog()
-    runtime = {
-        **merged_environment(functions.specs),
-        # The handlers' boto3 clients talk to the moto server; moto's state machines call Lambda back
-        # at localhost:MOTO_PORT.
-        "AWS_ENDPOINT_URL": moto_server.endpoint,
-        "MOTO_PORT": str(moto_server.port),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("AWS_SESSION_TOKEN", raising=False)
-        for name, value in runtime.items():
-            patch.setenv(name, value)
-        specs = {spec.name: spec for spec in functions.specs}
-        patch.setattr(LambdaSimpleBackend, "invoke", dispatcher(handlers, specs, log, NAME))
-        yield Deployed(applied, moto_server, log)
 
 
 @pytest.fixture
@@ -423,7 +315,7 @@ def test_applied_state_machine_stores_and_records_every_image(
     paths = ["img/a.gif", "img/b.gif"]
     execution = deployed.execute({"baseUrl": images.base_url, "resourcePaths": paths, "lambdaConcur": 2})
     assert execution["status"] == "SUCCEEDED", execution
-    bucket, table = deployed.applied.output("bucket_name"), deployed.applied.output("table_name")
+    bucket, table = deployed.tier.output("bucket_name"), deployed.tier.output("table_name")
     objects = deployed.moto.client("s3").list_objects_v2(Bucket=bucket, Prefix="images/").get("Contents", [])
     items = deployed.moto.client("dynamodb").scan(TableName=table)["Items"]
     urls = {images.url("/" + path) for path in paths}
@@ -439,9 +331,7 @@ def test_applied_state_machine_fails_and_notifies_when_an_image_fails(
     sqs, sns = deployed.moto.client("sqs"), deployed.moto.client("sns")
     queue_url = sqs.create_queue(QueueName="tier-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-    sns.subscribe(
-        TopicArn=deployed.applied.output("topic_arn"), Protocol="sqs", Endpoint=queue_arn["QueueArn"]
-    )
+    sns.subscribe(TopicArn=deployed.tier.output("topic_arn"), Protocol="sqs", Endpoint=queue_arn["QueueArn"])
     request = {
         "baseUrl": images.base_url,
         "resourcePaths": ["img/a.gif", "img/missing.gif"],
@@ -457,19 +347,8 @@ def test_applied_state_machine_fails_and_notifies_when_an_image_fails(
 def test_applied_api_starts_an_execution_with_the_request_body_as_input(
     deployed: Deployed, images: ImageServer
 ) -> None:
-    integrations = resources_of_type(deployed.applied.state, "aws_apigatewayv2_integration")
-    (integration,) = [resource for resource in integrations if resource["name"] == "start_execution"]
-    values = integration["values"]
-    assert (values["integration_type"], values["integration_subtype"]) == (
-        "AWS_PROXY",
-        "StepFunctions-StartExecution",
-    )
+    values = deployed.tier.resources["aws_apigatewayv2_integration.start_execution"]
     parameters = values["request_parameters"]
-    assert parameters == {
-        "StateMachineArn": deployed.applied.output("state_machine_arn"),
-        "Input": "$request.body",
-        "Name": "$request.header.Idempotency-Key",
-    }
     api = deployed.moto.client("apigatewayv2")
     deployed_integration = api.get_integration(ApiId=values["api_id"], IntegrationId=values["id"])
     assert deployed_integration["RequestParameters"] == parameters
@@ -496,7 +375,7 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
     execution = deployed.execute(request)
     assert execution["status"] == "FAILED", execution
     name = execution["executionArn"].rsplit(":", 1)[-1]
-    function = deployed.applied.output("function_names")["status"]
+    function = deployed.tier.output("function_names")["status"]
     event = {"version": "2.0", "routeKey": "GET /executions/{name}", "pathParameters": {"name": name}}
     answer = deployed.moto.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event))
     response = json.loads(answer["Payload"].read())
@@ -510,17 +389,11 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
     assert status["counts"] == {"requested": 2, "succeeded": 1, "failed": 1, "skipped": 0}
     assert status["report"]["key"] == f"reports/{name}.json"
 
-    permissions = resources_of_type(deployed.applied.state, "aws_lambda_permission")
-    (permission,) = [resource for resource in permissions if resource["name"] == "execution_status"]
-    (api,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_api")
-    assert permission["values"]["function_name"] == function
-    assert permission["values"]["source_arn"] == f"{api['values']['execution_arn']}/*/GET/executions/*"
 
-
-def test_destroy_leaves_the_state_empty(workspace: Workspace, deployed: Deployed) -> None:
-    workdir = deployed.applied.workdir
-    workspace.must("destroy", "-auto-approve", "-input=false", cwd=workdir)
-    assert workspace.must("state", "list", cwd=workdir).strip() == ""
+def test_destroy_leaves_the_state_empty(deployed: Deployed) -> None:
+    live = deployed.tier.require_live()
+    live.destroy()
+    assert list(state_resources(live.state())) == []
     assert deployed.moto.client("stepfunctions").list_state_machines()["stateMachines"] == []
     assert deployed.moto.client("lambda").list_functions()["Functions"] == []
 
