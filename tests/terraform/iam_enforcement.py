@@ -81,6 +81,7 @@ class Entry:
     resource: str
     allowed: bool
     statement: str  # the allowing (or denying) statement's label, or the reason of an implicit deny
+    scenario: str = ""  # what the tier was running (Enforcer.scenario), for the mutation run to replay
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Enforcer:
     sessions: dict[str, Session] = field(default_factory=dict)
     ledger: list[Entry] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scenario: str = ""
 
     # --- credentials --------------------------------------------------------------------------------
 
@@ -187,7 +189,8 @@ class Enforcer:
         decision = evaluate(request, policies)
         label = decision.statement.label() if decision.statement else decision.reason
         with self.lock:
-            self.ledger.append(Entry(session.role_name, call.action, resource, decision.allowed, label))
+            entry = Entry(session.role_name, call.action, resource, decision.allowed, label, self.scenario)
+            self.ledger.append(entry)
         return decision
 
     def authorize(self, session: Session, call: Call, object_exists: Callable[[str], bool]) -> None:
@@ -203,6 +206,20 @@ class Enforcer:
                 listed = self.decide(session, listing, bucket, listing.context)
                 if not listed.allowed:
                     raise Denied("s3", denial_message(session, "s3:ListBucket", bucket, listed))
+
+    def check(self, session: Session, action: str, resource: str) -> Decision:
+        """A need the tier derives (from the ASL, the API integration, the platform) judged as a call."""
+        service = {"states": "stepfunctions"}.get(action.split(":", 1)[0], action.split(":", 1)[0])
+        context = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+        return self.decide(session, Call(service, "", action, (resource,), context), resource, context)
+
+    @contextmanager
+    def running(self, scenario: str) -> Iterator[None]:
+        previous, self.scenario = self.scenario, scenario
+        try:
+            yield
+        finally:
+            self.scenario = previous
 
     def entries(self, allowed: bool | None = True) -> list[Entry]:
         with self.lock:

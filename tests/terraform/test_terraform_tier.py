@@ -14,6 +14,7 @@ missing, the tier says so in one line and skips; in CI (CI=true) it fails instea
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import zipfile
@@ -32,9 +33,11 @@ from image_downloader.settings import ENV_BY_FUNCTION
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.packaging import build_lambda_zip
 from tests.support.image_server import ImageServer
-from tests.terraform import moto_shims
+from tests.terraform import iam_enforcement, iam_tier, moto_shims
 from tests.terraform.deployed import applied_functions, resources_of_type
+from tests.terraform.iam_enforcement import Enforcer
 from tests.terraform.support import (
+    REPO_ROOT,
     copy_module_tree,
     error_summary,
     moto_provider_override,
@@ -47,6 +50,9 @@ from tests.terraform.support import (
 pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+# Where the tier writes its IAM ledger; tests/conftest.py prints it at the end of the run.
+LEDGER = REPO_ROOT / "build" / "iam-ledger.txt"
 EXAMPLE = Path("examples") / "complete"
 NAME = "tier"
 MODULE_DIRS = (".", *(f"modules/{name}" for name in ("api", "caller_policy", "compute", "notification")))
@@ -128,6 +134,8 @@ def test_root_module_refuses_an_invalid_name(workspace: Workspace) -> None:
 class Moto:
     endpoint: str
     port: int
+    # Judges every call signed with a role's minted credentials (tests/terraform/iam_enforcement.py).
+    enforcer: Enforcer
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -143,8 +151,10 @@ class Moto:
 def moto_server() -> Iterator[Moto]:
     from moto.server import ThreadedMotoServer
 
+    enforcer = Enforcer(ACCOUNT, REGION)
     with pytest.MonkeyPatch.context() as patch:
         moto_shims.apply(patch)
+        iam_enforcement.install(patch, enforcer)
         # Before anything is created: with use_docker off, moto keeps functions in the backend whose
         # invoke the tier replaces, and its state machines run (calling Lambda back at MOTO_PORT).
         patch.setitem(default_user_config, "lambda", {"use_docker": False})
@@ -153,7 +163,7 @@ def moto_server() -> Iterator[Moto]:
         server.start()
         host, port = server.get_host_and_port()
         try:
-            yield Moto(f"http://{host}:{port}", port)
+            yield Moto(f"http://{host}:{port}", port, enforcer)
         finally:
             server.stop()
 
@@ -389,6 +399,9 @@ class Deployed:
 def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
     functions = applied_functions(applied.state, NAME)
     handlers = load_handlers(applied.workdir / functions.zip_path, functions.specs)
+    # Each invocation signs with credentials of its function's applied role, and is judged on its policies.
+    roles = iam_tier.function_roles(applied.state, NAME)
+    handlers = iam_tier.run_as_roles(handlers, roles, moto_server.enforcer)
     log = InvocationLog()
     runtime = {
         **merged_environment(functions.specs),
@@ -396,8 +409,9 @@ def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
         # at localhost:MOTO_PORT.
         "AWS_ENDPOINT_URL": moto_server.endpoint,
         "MOTO_PORT": str(moto_server.port),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        # A client created outside an invocation's role signs with this key, which the server refuses.
+        "AWS_ACCESS_KEY_ID": iam_enforcement.NO_ROLE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": "none",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
     }
@@ -406,6 +420,7 @@ def deployed(applied: Applied, moto_server: Moto) -> Iterator[Deployed]:
         for name, value in runtime.items():
             patch.setenv(name, value)
         specs = {spec.name: spec for spec in functions.specs}
+        iam_enforcement.install_client_credentials(patch)
         patch.setattr(LambdaSimpleBackend, "invoke", dispatcher(handlers, specs, log, NAME))
         yield Deployed(applied, moto_server, log)
 
@@ -515,6 +530,272 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
     (api,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_api")
     assert permission["values"]["function_name"] == function
     assert permission["values"]["source_arn"] == f"{api['values']['execution_arn']}/*/GET/executions/*"
+
+
+# --- IAM as AWS enforces it (issue 17) -------------------------------------------------------------------
+# Every function ran above, and runs here, with its applied role's credentials; its calls were judged on
+# the role's policies as they are in moto's IAM (tests/terraform/iam_enforcement.py). What moto does not
+# judge (Step Functions' own calls, the API's integration, the runtime's logs, the functions' resource
+# policies) is derived from the applied configuration and judged alike (tests/terraform/iam_tier.py).
+
+
+class IamScenarios:
+    """The calls of every principal, in steps the mutation run can replay one at a time: each returns
+    what it observed, which a removed statement must change."""
+
+    def __init__(self, deployed: Deployed, images: ImageServer) -> None:
+        self.deployed, self.images = deployed, images
+        self.names: dict[str, str] = {}
+
+    def _execute(self, key: str, request: dict[str, Any]) -> tuple[Any, ...]:
+        execution = self.deployed.execute(request)
+        self.names[key] = execution["executionArn"].rsplit(":", 1)[-1]
+        return execution["status"], execution.get("error")
+
+    def store(self) -> tuple[Any, ...]:
+        return self._execute("store", self.request(["img/a.gif", "img/b.gif"]))
+
+    def from_reference(self) -> tuple[Any, ...]:
+        bucket = self.deployed.applied.output("bucket_name")
+        key = f"inputs/paths-{time.monotonic_ns()}.txt"
+        self.deployed.moto.client("s3").put_object(Bucket=bucket, Key=key, Body=b"img/b.gif\n")
+        request = {
+            "baseUrl": self.images.base_url,
+            "resourcePathsFrom": f"s3://{bucket}/{key}",
+            "lambdaConcur": 1,
+        }
+        return self._execute("reference", request)
+
+    def fail_and_report(self) -> tuple[Any, ...]:
+        return self._execute("fail", self.request(["img/a.gif", "img/missing.gif"]))
+
+    def rerun(self) -> tuple[Any, ...]:
+        request = {"retryFailuresOf": self.names["fail"], "skipExisting": True, "lambdaConcur": 1}
+        return self._execute("rerun", request)
+
+    def invalid_input(self) -> tuple[Any, ...]:
+        return self._execute("invalid", {"baseUrl": self.images.base_url, "lambdaConcur": 1})
+
+    def status(self) -> tuple[Any, ...]:
+        response = self.invoke("status", self.status_event(self.names["fail"]))
+        body = json.loads(response.get("body") or "{}")
+        return response.get("statusCode"), body.get("status"), body.get("counts")
+
+    def notify(self) -> tuple[Any, ...]:
+        name = self.names["invalid"]
+        machine = self.deployed.applied.output("state_machine_arn")
+        arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+        detail = {"name": name, "status": "FAILED", "executionArn": arn}
+        return (
+            self.invoke(
+                "notify", {"detail-type": "Step Functions Execution Status Change", "detail": detail}
+            ),
+        )
+
+    STEPS = ("store", "from_reference", "fail_and_report", "rerun", "invalid_input", "status", "notify")
+
+    def run(self, step: str) -> tuple[Any, ...]:
+        with self.deployed.moto.enforcer.running(step):
+            return getattr(self, step)()
+
+    def request(self, paths: list[str]) -> dict[str, Any]:
+        return {"baseUrl": self.images.base_url, "resourcePaths": paths, "lambdaConcur": 2}
+
+    @staticmethod
+    def status_event(name: str) -> dict[str, Any]:
+        return {"version": "2.0", "routeKey": "GET /executions/{name}", "pathParameters": {"name": name}}
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        name = self.deployed.applied.output("function_names")[function]
+        answer = self.deployed.moto.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event))
+        return json.loads(answer["Payload"].read())
+
+
+EXPECTED_STEPS = {
+    "store": ("SUCCEEDED", None),
+    "from_reference": ("SUCCEEDED", None),
+    "fail_and_report": ("FAILED", "ImagesFailed"),
+    "rerun": ("FAILED", "ImagesFailed"),
+    "invalid_input": ("FAILED", "InvalidInput"),
+    "status": (200, "FAILED", {"requested": 2, "succeeded": 1, "failed": 1, "skipped": 0}),
+    "notify": ({"published": True},),
+}
+
+
+@pytest.fixture(scope="module")
+def iam_scenarios(deployed: Deployed) -> Iterator[IamScenarios]:
+    with ImageServer() as server:
+        server.add_image("/img/a.gif")
+        server.add_image("/img/b.gif")
+        yield IamScenarios(deployed, server)
+
+
+def test_every_principal_runs_its_steps_under_its_applied_role(iam_scenarios: IamScenarios) -> None:
+    observed = {step: iam_scenarios.run(step) for step in IamScenarios.STEPS}
+    assert observed == EXPECTED_STEPS
+    denials = iam_scenarios.deployed.moto.enforcer.entries(allowed=False)
+    assert denials == [], denials
+    judged = {entry.principal for entry in iam_scenarios.deployed.moto.enforcer.entries()}
+    assert judged == set(iam_tier.function_roles(iam_scenarios.deployed.applied.state, NAME).values())
+
+
+def derived_needs(deployed: Deployed) -> list[iam_tier.Need]:
+    machine = deployed.moto.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.applied.output("state_machine_arn")
+    )
+    manifests = sorted(
+        {result["manifestKey"] for result in deployed.invocations.of("batch") if "manifestKey" in result}
+    )
+    role = machine["roleArn"].rsplit("/", 1)[-1]
+    roles = iam_tier.function_roles(deployed.applied.state, NAME)
+    return [
+        *iam_tier.state_machine_needs(machine, role, manifests, ACCOUNT, REGION),
+        *iam_tier.api_needs(deployed.applied.state),
+        *iam_tier.function_platform_needs(deployed.applied.state, roles, ACCOUNT, REGION),
+    ]
+
+
+def test_what_step_functions_the_api_and_lambda_do_is_granted_to_their_applied_roles(
+    iam_scenarios: IamScenarios,
+) -> None:
+    needs = derived_needs(iam_scenarios.deployed)
+    actions = {need.action for need in needs}
+    assert {
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "s3:GetObject",
+    } <= actions
+    assert {
+        "s3:ListMultipartUploadParts",
+        "sns:Publish",
+        "logs:CreateLogDelivery",
+        "logs:PutLogEvents",
+    } <= actions
+    assert iam_tier.judge(iam_scenarios.deployed.moto.enforcer, needs) == []
+
+
+def test_the_topic_policy_lets_exactly_the_publishers_publish(iam_scenarios: IamScenarios) -> None:
+    deployed = iam_scenarios.deployed
+    enforcer, topic = deployed.moto.enforcer, deployed.applied.output("topic_arn")
+    machine = deployed.moto.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.applied.output("state_machine_arn")
+    )
+    roles = iam_tier.function_roles(deployed.applied.state, NAME)
+    publishers = {machine["roleArn"].rsplit("/", 1)[-1], roles["notify"]}
+    for role in {*publishers, *roles.values()}:
+        decision = enforcer.check(iam_tier.role_session(enforcer, role, "probe"), "sns:Publish", topic)
+        # Only the publishers' own policies grant sns:Publish; the topic policy denies every other role.
+        assert decision.allowed is (role in publishers), (role, decision)
+        if role not in publishers:
+            assert decision.reason == "explicit deny" and decision.statement is not None
+            assert decision.statement.policy.source.startswith("topic-policy:")
+
+
+def test_eventbridge_and_the_api_may_invoke_exactly_their_functions(deployed: Deployed) -> None:
+    lambda_ = deployed.moto.client("lambda")
+    names = deployed.applied.output("function_names")
+    rule = deployed.moto.client("events").describe_rule(Name=f"{NAME}-unsuccessful-executions")
+    (api,) = resources_of_type(deployed.applied.state, "aws_apigatewayv2_api")
+    route = f"{api['values']['execution_arn']}/$default/GET/executions/tier-1"
+    other_route = f"{api['values']['execution_arn']}/$default/POST/executions"
+    for function, service, source, refused in (
+        ("notify", "events.amazonaws.com", rule["Arn"], rule["Arn"] + "-other"),
+        ("status", "apigateway.amazonaws.com", route, other_route),
+    ):
+        configuration = lambda_.get_function(FunctionName=names[function])["Configuration"]
+        policy = json.loads(lambda_.get_policy(FunctionName=names[function])["Policy"])
+        arn = configuration["FunctionArn"]
+        assert iam_tier.service_may_invoke(policy, service, arn, source), (function, policy)
+        assert not iam_tier.service_may_invoke(policy, service, arn, refused), (function, refused)
+        assert not iam_tier.service_may_invoke(policy, "sns.amazonaws.com", arn, source)
+
+
+def test_every_statement_of_every_role_is_used_or_says_why_and_the_ledger_is_printed(
+    iam_scenarios: IamScenarios,
+) -> None:
+    deployed = iam_scenarios.deployed
+    enforcer = deployed.moto.enforcer
+    assert iam_tier.judge(enforcer, derived_needs(deployed)) == []
+    statements = iam_tier.role_statements(enforcer, applied_role_names(deployed))
+    reasons = iam_tier.statement_reasons(REPO_ROOT)
+    report = iam_tier.ledger_report(enforcer, statements, reasons)
+    LEDGER.parent.mkdir(parents=True, exist_ok=True)
+    LEDGER.write_text(report + "\n")
+    print(report)
+    used = {entry.statement for entry in enforcer.entries()}
+    unexplained = [s.label() for s in statements if s.label() not in used and s.sid not in reasons]
+    assert unexplained == [], report
+
+
+# IMAGE_DOWNLOADER_IAM_MUTATION=all (make test-iam-mutation, .ci/run) takes away every statement of every
+# role; otherwise (make test) the first statement of each role that a step or derived need uses.
+MUTATION_ENV = "IMAGE_DOWNLOADER_IAM_MUTATION"
+
+
+def test_each_statement_taken_away_fails_a_call_with_a_denial_naming_its_action(
+    iam_scenarios: IamScenarios,
+) -> None:
+    deployed = iam_scenarios.deployed
+    enforcer, iam = deployed.moto.enforcer, deployed.moto.client("iam")
+    if not {entry.scenario for entry in enforcer.entries()} & set(IamScenarios.STEPS):
+        for step in IamScenarios.STEPS:
+            iam_scenarios.run(step)
+        iam_tier.judge(enforcer, derived_needs(deployed))
+    statements = iam_tier.role_statements(enforcer, applied_role_names(deployed))
+    reasons = iam_tier.statement_reasons(REPO_ROOT)
+    probes = {
+        statement.label(): iam_tier.replay_of(statement, enforcer, IamScenarios.STEPS)
+        for statement in statements
+    }
+    if os.environ.get(MUTATION_ENV, "") != "all":
+        first: dict[str, Any] = {}
+        for statement in statements:
+            if probes[statement.label()] is not None:
+                first.setdefault(statement.policy.source.split(":", 1)[0], statement)
+        statements = list(first.values())
+    lines, failures = [], []
+    for statement in statements:
+        probe = probes[statement.label()]
+        if probe is None:
+            lines.append(f"kept, used by no step, reason: {reasons.get(statement.sid)}: {statement.label()}")
+            if statement.sid not in reasons:
+                failures.append(f"{statement.label()}: used by no step and no reason")
+            continue
+        role = statement.policy.source.split(":", 1)[0].removeprefix("role/")
+        policy_name = iam_tier.inline_policy_name(statement)
+        assert policy_name is not None, f"{statement.label()}: only inline policies are taken away"
+        reduced = iam_tier.without(statement)
+        if reduced is None:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy_name)
+        else:
+            iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(reduced))
+        mark = len(enforcer.ledger)
+        try:
+            if probe == "derived needs":
+                changed = bool(iam_tier.judge(enforcer, derived_needs(deployed)))
+            else:
+                observed = iam_scenarios.run(probe)
+                changed = observed != EXPECTED_STEPS[probe]
+        finally:
+            original = json.dumps(statement.policy.document)
+            iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=original)
+        denied = sorted({e.action for e in enforcer.ledger[mark:] if not e.allowed and e.principal == role})
+        named = iam_tier.names_an_action_of(statement, denied)
+        outcome = "changed" if changed else "UNCHANGED"
+        lines.append(f"taken away: {statement.label()} -> {probe} {outcome}, denied {named}")
+        if not (changed and named):
+            failures.append(f"{statement.label()}: {probe} changed={changed}, denials {denied}")
+    with LEDGER.open("a") as ledger:
+        ledger.write("\n".join(["IAM mutation run:", *lines]) + "\n")
+    print("\n".join(lines))
+    assert failures == [], "\n".join(lines)
+
+
+def applied_role_names(deployed: Deployed) -> list[str]:
+    return sorted(
+        resource["values"]["name"] for resource in resources_of_type(deployed.applied.state, "aws_iam_role")
+    )
 
 
 def test_destroy_leaves_the_state_empty(workspace: Workspace, deployed: Deployed) -> None:
