@@ -1,7 +1,11 @@
 locals {
+  # IAM is global: every role name holds the region, `<name>-<region>-<purpose>`, so that one name deploys
+  # in several regions. modules/compute builds the prefix from the provider's region (not from a role).
+  role_name_prefix = var.create ? module.compute[0].role_name_prefix : var.name
+
   # Named here and handed to both modules, so the topic policy (notification) and the role (state_machine)
   # agree on it without either module waiting for the other.
-  state_machine_role_name = "${var.name}-state-machine"
+  state_machine_role_name = "${local.role_name_prefix}-state-machine"
 
   # Default: the module's own bucket, under storage.input_key_prefix (none when create = false). It names
   # the bucket_name output, not module.storage[*]: a reference to the whole module would make the
@@ -11,8 +15,8 @@ locals {
     { bucket = module.storage[0].bucket_name, prefix = var.storage.input_key_prefix }
   ] : []
 
-  # The notify function's role (modules/compute names each function's role `<name>-<function>`).
-  notify_role_name = "${var.name}-notify"
+  # The notify function's role (modules/compute names each function's role `<name>-<region>-<function>`).
+  notify_role_name = "${local.role_name_prefix}-notify"
 }
 
 module "storage" {

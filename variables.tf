@@ -11,7 +11,7 @@ variable "create_api" {
 }
 
 variable "name" {
-  description = "Name prefix of every resource (lowercase letters, digits, hyphens; at most 32 characters, so that every derived name, such as the IAM role `<name>-state-machine`, stays within AWS limits)."
+  description = "Name prefix of every resource (lowercase letters, digits, hyphens; at most 32 characters, so that every derived name, such as the IAM role `<name>-<region>-state-machine`, stays within AWS limits)."
   type        = string
 
   validation {

@@ -23,15 +23,22 @@ LAYOUT = RunLayout("runs/", "run")
 class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[str, Any] = {}
+        self.reads: list[str] = []
 
     def read(self, key: str) -> Any:
+        self.reads.append(key)
         return self.objects.get(key)
 
     def upload(self, key: str, path: Path) -> None:
         self.objects[key] = json.loads(path.read_text())
 
+    def list_keys(self, prefix: str) -> set[str]:
+        return {key for key in self.objects if key.startswith(prefix)}
+
     def run(self, event: dict, settings: ConsolidateSettings = SETTINGS) -> dict:
-        return consolidate.consolidate({"executionName": "run", **event}, settings, self.read, self.upload)
+        return consolidate.consolidate(
+            {"executionName": "run", **event}, settings, self.read, self.upload, self.list_keys
+        )
 
 
 def failure(url: str, status: int | None = 404) -> dict[str, Any]:
@@ -116,6 +123,20 @@ def test_a_batch_without_a_result_reports_every_url_it_held_as_crashed() -> None
     assert [item["url"] for item in summary["failures"]] == ["https://h/x/1.gif", "https://h/x/2.gif"]
     assert all(item["kind"] == "crashed" for item in summary["failures"])
     assert "batch 1 ended without writing its result" in summary["failures"][0]["reason"]
+
+
+def test_a_missing_result_is_found_by_listing_and_never_read() -> None:
+    """On S3 a GetObject of a missing key is 404 or 403 depending on an undocumented ListBucket check."""
+    store = MemoryStore()
+    batch_result(store, 0, 3, [])
+    store.objects[LAYOUT.batch_key(1)] = {"baseUrl": "https://h/", "resourcePaths": ["x/1.gif"]}
+    batch_result(store, 2, 1, [])
+
+    summary = store.run({"total": 5, "batchCount": 3})
+
+    assert summary["crashedBatches"] == 1
+    assert LAYOUT.result_key(1) not in store.reads
+    assert {LAYOUT.result_key(0), LAYOUT.result_key(2), LAYOUT.batch_key(1)} <= set(store.reads)
 
 
 def test_missing_batch_results_are_reported_not_ignored() -> None:

@@ -189,15 +189,15 @@ def test_consolidate_may_read_batches_and_results_and_write_reports_only() -> No
     consolidate = statements(only(compute, "aws_iam_policy_document", "consolidate", kind="data"))
     assert {sid: (sorted(s["actions"]), s["resources"]) for sid, s in consolidate.items()} == {
         "ReadBatchesAndResults": (["s3:GetObject"], [RUN_OBJECTS["batches"], RUN_OBJECTS["results"]]),
-        "TellMissingResultsApart": (["s3:ListBucket"], ["${var.bucket_arn}"]),
+        "ListBatchResults": (["s3:ListBucket"], ["${var.bucket_arn}"]),
         "WriteReports": (["s3:PutObject"], ["${var.bucket_arn}/${var.report_key_prefix}*"]),
         "UseStorageKey": STORAGE_KEY,
     }
-    listing = nested(consolidate["TellMissingResultsApart"], "condition")
+    listing = nested(consolidate["ListBatchResults"], "condition")
     assert (listing["test"], listing["variable"], listing["values"]) == (
         "StringLike",
         "s3:prefix",
-        ["${var.run_key_prefix}*"],
+        ["${var.run_key_prefix}*/results/"],
     )
     role_policies = {
         (block.name, block.body["role"]) for block in compute.resources if block.type == "aws_iam_role_policy"
@@ -219,23 +219,35 @@ def test_state_machine_may_run_its_own_children_read_manifests_and_write_map_res
     policy = statements(only(state_machine, "aws_iam_policy_document", "state_machine", kind="data"))
     distributed = {
         sid: (sorted(policy[sid]["actions"]), policy[sid]["resources"])
-        for sid in ("StartChildExecutions", "ManageChildExecutions", "ReadBatchManifest", "WriteMapResults")
+        for sid in (
+            "StartChildExecutions",
+            "ManageChildExecutions",
+            "RedriveChildExecutions",
+            "ReadBatchManifest",
+            "WriteMapResults",
+        )
     }
     assert distributed == {
         "StartChildExecutions": (["states:StartExecution"], ["${local.state_machine_arn}"]),
         "ManageChildExecutions": (
             ["states:DescribeExecution", "states:StopExecution"],
-            ["${local.child_execution_arns}"],
+            "${local.child_execution_arns}",
         ),
+        "RedriveChildExecutions": (["states:RedriveExecution"], ["${local.execution_arns}/*:*"]),
         "ReadBatchManifest": (["s3:GetObject"], ["${var.bucket_arn}/${var.run_key_prefix}*/manifest.json"]),
         "WriteMapResults": (
             ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
             ["${var.bucket_arn}/${local.map_results_prefix}/*"],
         ),
     }
-    assert state_machine.locals["child_execution_arns"] == (
-        '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}/*'
+    assert state_machine.locals["execution_arns"] == (
+        '${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}'
     )
+    # Both ARN forms of a Distributed Map child: AWS's example policy's and the API's (aws/aws-cdk#35390).
+    assert state_machine.locals["child_execution_arns"] == [
+        "${local.execution_arns}/*",
+        "${local.execution_arns}:*",
+    ]
     assert state_machine.locals["map_results_prefix"] == "${var.run_key_prefix}map-results"
     assert policy["UseStorageKey"]["resources"] == ["${statement.value}"]
 
@@ -304,10 +316,15 @@ def test_only_the_state_machine_and_notify_roles_may_publish_to_the_topic() -> N
         "${local.notify_role_name}",
     ]
     assert root.module_calls["state_machine"].arguments["role_name"] == "${local.state_machine_role_name}"
-    assert root.locals["state_machine_role_name"] == "${var.name}-state-machine"
-    # modules/compute names each function's role <name>-<function>.
-    assert root.locals["notify_role_name"] == "${var.name}-notify"
-    assert only(module("compute"), "aws_iam_role", "lambda").body["name"] == "${var.name}-${each.key}"
+    # IAM is global: every role name holds the region, so that one name deploys in several regions.
+    compute = module("compute")
+    assert root.locals["role_name_prefix"] == "${var.create ? module.compute[0].role_name_prefix : var.name}"
+    assert compute.outputs["role_name_prefix"].value == "${local.role_name_prefix}"
+    assert compute.locals["role_name_prefix"] == "${var.name}-${data.aws_region.current.id}"
+    assert root.locals["state_machine_role_name"] == "${local.role_name_prefix}-state-machine"
+    # modules/compute names each function's role <name>-<region>-<function>.
+    assert root.locals["notify_role_name"] == "${local.role_name_prefix}-notify"
+    assert only(compute, "aws_iam_role", "lambda").body["name"] == "${local.role_name_prefix}-${each.key}"
 
 
 def test_notify_may_describe_executions_and_publish_to_the_topic_only() -> None:
@@ -417,6 +434,8 @@ def test_images_move_to_glacier_instant_retrieval_and_unfinished_uploads_are_abo
     assert nested(run_data, "expiration")["days"] == "${var.run_expiration_days}"
     assert storage.variables["run_expiration_days"].default == 7
     housekeeping = rules["housekeeping"]
+    # An empty filter block warns on hashicorp/aws 5.90-5.99; an empty prefix is the whole bucket everywhere.
+    assert nested(housekeeping, "filter") == {"prefix": "", "__is_block__": True}
     assert nested(housekeeping, "abort_incomplete_multipart_upload")["days_after_initiation"] == (
         "${var.abort_incomplete_multipart_upload_days}"
     )
@@ -572,10 +591,22 @@ def test_name_validation_refuses(name: str) -> None:
     assert not name_pattern().match(name)
 
 
+# The longest region names AWS has (ap-southeast-7, eusc-de-east-1, us-isob-east-1, ...).
+LONGEST_REGION = "a" * 14
+
+
 def longest_rendering(template: str, keys: tuple[str, ...]) -> str:
     longest_name = "a" * 32
+    template = template.replace("${local.role_name_prefix}", "${var.name}-${data.aws_region.current.id}")
+    template = re.sub(r'^\$\{coalesce\(var\.role_name, "(.*)"\)\}$', r"\1", template)
     return max(
-        (template.replace("${var.name}", longest_name).replace("${each.key}", key) for key in keys), key=len
+        (
+            template.replace("${var.name}", longest_name)
+            .replace("${data.aws_region.current.id}", LONGEST_REGION)
+            .replace("${each.key}", key)
+            for key in keys
+        ),
+        key=len,
     )
 
 
@@ -586,7 +617,9 @@ def test_names_derived_from_the_longest_allowed_name_stay_within_aws_limits() ->
         longest_rendering(only(compute, "aws_iam_role", "lambda").body["name"], FUNCTIONS),
         longest_rendering(module("root").locals["state_machine_role_name"], ("",)),
         longest_rendering(only(api, "aws_iam_role", "api").body["name"], ("",)),
+        longest_rendering(only(state_machine, "aws_iam_role", "state_machine").body["name"], ("",)),
     ]
+    assert all(LONGEST_REGION in name for name in role_names), role_names
     assert max(map(len, role_names)) <= IAM_ROLE_NAME_LIMIT, role_names
     bucket_prefix = only(module("storage"), "aws_s3_bucket").body["bucket_prefix"]
     assert (
@@ -739,3 +772,14 @@ def test_express_children_are_refused_at_plan_time_when_a_batch_may_outlast_them
     assert "var.map_execution_type" in precondition["condition"]
     assert "var.function_timeouts.download + local.task_timeout_margin_seconds" in precondition["condition"]
     assert state_machine.locals["express_max_seconds"] == 300
+
+
+def test_an_environment_over_lambdas_4_kb_is_refused_by_a_precondition_of_every_function() -> None:
+    """tests/test_terraform_evaluation.py evaluates the measure and the message with Terraform itself."""
+    compute = module("compute")
+    function = only(compute, "aws_lambda_function").body
+    preconditions = nested(function, "lifecycle")["precondition"]
+    [environment] = [item for item in preconditions if "environment_problems" in item["condition"]]
+    assert environment["condition"] == "${local.environment_problems[each.key] == null}"
+    assert "local.environment_problems[each.key]" in environment["error_message"]
+    assert compute.locals["environment_limit_bytes"] == 4096

@@ -150,3 +150,50 @@ def test_download_tmp_is_sized_for_lambda_concur_times_the_largest_image(
     assert evaluate(
         compute_locals, "local.download_ephemeral_storage_mb", {**COMPUTE_INPUTS, **overrides}
     ) == (expected_mb)
+
+
+def downloader_hosts(count: int, length: int) -> list[str]:
+    return [f"h{index:0{length - 1}d}" for index in range(count)]
+
+
+def test_each_function_environment_is_measured_as_lambda_measures_it(compute_locals: Path) -> None:
+    """The JSON of every name and value, the generated bucket name counted at its longest (63)."""
+    longest = evaluate(compute_locals, "local.environment_at_longest", COMPUTE_INPUTS)
+    measured = evaluate(compute_locals, "local.environment_bytes", COMPUTE_INPUTS)
+    assert longest["download"]["BUCKET_NAME"] == "0" * 63
+    assert longest["batch"]["INPUT_LOCATIONS"] == "0" * 63 + "/inputs/"
+    for function in ("batch", "download", "consolidate", "status", "notify"):
+        assert measured[function] == len(json.dumps(longest[function], separators=(",", ":"))), function
+    assert evaluate(compute_locals, "local.environment_problems", COMPUTE_INPUTS) == dict.fromkeys(measured)
+
+
+def test_allowed_hosts_over_lambdas_4_kb_are_refused_with_the_budget_left(compute_locals: Path) -> None:
+    base = evaluate(compute_locals, "local.environment_bytes", COMPUTE_INPUTS)["download"]
+    # Each 19-character host and its comma take 20 bytes; the default ALLOWED_HOSTS is empty.
+    fits = (4096 - base + 1) // 20
+    at_limit = {**COMPUTE_INPUTS, "downloader": {"allowed_hosts": downloader_hosts(fits, 19)}}
+    over = {**COMPUTE_INPUTS, "downloader": {"allowed_hosts": downloader_hosts(fits + 1, 19)}}
+
+    assert evaluate(compute_locals, "local.environment_bytes", at_limit)["download"] <= 4096
+    assert evaluate(compute_locals, "local.environment_problems", at_limit)["download"] is None
+    problem = evaluate(compute_locals, "local.environment_problems", over)["download"]
+    types = len(",".join(evaluate(compute_locals, "var.downloader", over)["allowed_content_types"]))
+    hosts = 20 * (fits + 1) - 1
+    assert problem == (
+        f"The download function's environment would be {base + hosts} bytes as Lambda measures it (the JSON "
+        "of every name and value, a bucket name counted at 63 characters), over Lambda's 4096-byte limit: "
+        f"downloader.allowed_content_types takes {types} bytes in ALLOWED_CONTENT_TYPES and "
+        f"downloader.allowed_hosts takes {hosts} bytes in ALLOWED_HOSTS; the other variables leave "
+        f"{4096 - base + types} bytes for them: shorten the lists."
+    )
+
+
+def test_request_sources_over_lambdas_4_kb_are_refused_naming_the_setting(compute_locals: Path) -> None:
+    sources = [{"bucket": f"b{index}", "prefix": "p" * 60 + "/"} for index in range(40)]
+    inputs = {**COMPUTE_INPUTS, "request_sources": sources}
+    problem = evaluate(compute_locals, "local.environment_problems", inputs)
+
+    assert problem["download"] is None
+    assert "The batch function's environment would be" in problem["batch"]
+    assert f"request_sources takes {40 * (63 + 1 + 61) + 39} bytes in INPUT_LOCATIONS" in problem["batch"]
+    assert problem["batch"].endswith("bytes for it: shorten the list.")

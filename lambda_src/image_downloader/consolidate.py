@@ -2,6 +2,10 @@
 
 The summary's size does not depend on the request: counts, the first few failures (each cut short), the
 SNS text built from those, and the key of the report that lists every failure.
+
+A batch whose result is not among the keys listed under the execution's results prefix crashed: its
+result is never read, so no GetObject meets a missing key (which S3 answers 404 or 403 depending on
+whether the caller may list the bucket, a check whose conditions S3 does not document).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ READ_CHUNK = 256
 ReadJson = Callable[[str], Any]
 # upload(key, path of a JSON file)
 Upload = Callable[[str, Path], None]
+# list_keys(prefix) -> every key under prefix
+ListKeys = Callable[[str], set[str]]
 
 
 @dataclass
@@ -87,7 +93,11 @@ class ReportFile:
 
 
 def consolidate(
-    event: Mapping[str, Any], settings: ConsolidateSettings, read_json: ReadJson, upload: Upload
+    event: Mapping[str, Any],
+    settings: ConsolidateSettings,
+    read_json: ReadJson,
+    upload: Upload,
+    list_keys: ListKeys,
 ) -> dict[str, Any]:
     """Totals, ``allSucceeded``, a bounded failure list, the report's key and the SNS text."""
     execution = str(event.get("executionName") or "unnamed-execution")
@@ -100,7 +110,8 @@ def consolidate(
         path = Path(folder) / "report.json"
         with path.open("w") as out:
             report = ReportFile(out, settings.max_listed_failures, totals)
-            for index, result in _results(layout, batch_count, read_json):
+            written = list_keys(layout.results_prefix) if batch_count else set()
+            for index, result in _results(layout, batch_count, read_json, written):
                 _add_batch(totals, report, layout, index, result, read_json)
             if totals.requested != expected:
                 report.add([_unaccounted_failure(expected - totals.requested)])
@@ -146,7 +157,11 @@ def handler(event: dict, context: object) -> dict:
     def upload(key: str, path: Path) -> None:
         s3.upload_file(str(path), settings.bucket_name, key, ExtraArgs={"ContentType": "application/json"})
 
-    summary = consolidate(event, settings, read_json, upload)
+    def list_keys(prefix: str) -> set[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket_name, Prefix=prefix)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    summary = consolidate(event, settings, read_json, upload, list_keys)
     logger.info(
         "consolidated",
         extra={
@@ -162,12 +177,19 @@ def handler(event: dict, context: object) -> dict:
     return summary
 
 
-def _results(layout: RunLayout, batch_count: int, read_json: ReadJson) -> Iterator[tuple[int, Any]]:
-    """(index, result or None) of every batch, in order, read in parallel a chunk at a time."""
+def _results(
+    layout: RunLayout, batch_count: int, read_json: ReadJson, written: set[str]
+) -> Iterator[tuple[int, Any]]:
+    """(index, result or None) of every batch, in order, read in parallel a chunk at a time; a result
+    that is not among the written keys is None without being read."""
+
+    def read_written(key: str) -> Any:
+        return read_json(key) if key in written else None
+
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         for start in range(0, batch_count, READ_CHUNK):
             indexes = range(start, min(start + READ_CHUNK, batch_count))
-            yield from zip(indexes, pool.map(read_json, map(layout.result_key, indexes)), strict=True)
+            yield from zip(indexes, pool.map(read_written, map(layout.result_key, indexes)), strict=True)
 
 
 def _add_batch(

@@ -36,8 +36,12 @@ class RunLayout:
     def batch_key(self, index: int) -> str:
         return f"{self.root}batches/{index:0{INDEX_WIDTH}d}.json"
 
+    @property
+    def results_prefix(self) -> str:
+        return f"{self.root}results/"
+
     def result_key(self, index: int) -> str:
-        return f"{self.root}results/{index:0{INDEX_WIDTH}d}.json"
+        return f"{self.results_prefix}{index:0{INDEX_WIDTH}d}.json"
 
     def owns(self, key: str) -> bool:
         return key.startswith(self.root) and ".." not in key.split("/")

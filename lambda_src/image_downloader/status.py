@@ -1,7 +1,8 @@
 """GET /executions/{name}: an execution's status, its counts and a link to its report, for callers that
 have no AWS credentials (JWT) as much as for those that do.
 
-The function may describe the executions of its own state machine and read the reports, nothing else.
+The function may describe the executions of its own state machine and read the reports, nothing else:
+not list the bucket (every image key would be listable), so a missing report reads as AccessDenied.
 """
 
 from __future__ import annotations
@@ -88,7 +89,13 @@ class AwsReads:
                 text += "\n" + tail["Body"].read().decode("utf-8", errors="replace")
             return text
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404", "InvalidRange"):
+                return None
+            if code in ("AccessDenied", "403"):
+                # The role may read every key under the report prefix but not list the bucket, so S3
+                # answers a missing report with 403, not 404 (S3 API reference, GetObject).
+                logger.info("no readable report", extra={"key": key, "errorCode": code})
                 return None
             raise
 

@@ -1,3 +1,5 @@
+data "aws_region" "current" {}
+
 locals {
   route_key        = "POST /executions"
   status_route_key = "GET /executions/{name}"
@@ -32,7 +34,8 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "api" {
-  name                 = "${var.name}-api"
+  # IAM is global: the region in the name lets the same name deploy in another region.
+  name                 = "${var.name}-${data.aws_region.current.id}-api"
   description          = "Lets the ${var.name} HTTP API start executions of its state machine."
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.iam_role_permissions_boundary

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the HTTP API; its role is `<name>-api` and its access log group `/aws/vendedlogs/apigateway/<name>/access`."
+  description = "Name of the HTTP API; its role is `<name>-<region>-api` (IAM is global) and its access log group `/aws/vendedlogs/apigateway/<name>/access`."
   type        = string
 }
 

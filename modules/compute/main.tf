@@ -8,6 +8,9 @@ locals {
   # Built from the name, as modules/state_machine builds it: the state machine needs these functions'
   # ARNs first, so the status function cannot take the state machine's own ARN.
   state_machine_arn = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.state_machine_name}"
+
+  # IAM is global: the region in every role name lets the same name deploy in another region.
+  role_name_prefix = "${var.name}-${data.aws_region.current.id}"
 }
 
 locals {
@@ -59,6 +62,38 @@ locals {
     notify = {
       TOPIC_ARN = var.topic_arn
     }
+  }
+
+  # Lambda refuses a function whose environment passes 4 KB, measured as the JSON of every name and value
+  # together ({"NAME":"value",...}; its error quotes the "String measured"). Measured here at plan time,
+  # with the one value that may be unknown until apply, a generated bucket name, at its longest (63
+  # characters, in INPUT_LOCATIONS too), so that an oversize list fails the plan, not the apply.
+  environment_limit_bytes = 4096
+  longest_bucket_name     = format("%063d", 0)
+  environment_at_longest = {
+    for function, variables in local.environment : function => merge(variables, {
+      for name, value in {
+        BUCKET_NAME     = local.longest_bucket_name
+        INPUT_LOCATIONS = join(",", [for source in var.request_sources : "${local.longest_bucket_name}/${source.prefix}"])
+      } : name => value if contains(keys(variables), name)
+    })
+  }
+  environment_bytes = { for function, variables in local.environment_at_longest : function => length(jsonencode(variables)) }
+  # The values that grow with a list the user sets, and the setting that holds it.
+  environment_lists = {
+    batch    = { INPUT_LOCATIONS = "request_sources" }
+    download = { ALLOWED_HOSTS = "downloader.allowed_hosts", ALLOWED_CONTENT_TYPES = "downloader.allowed_content_types" }
+  }
+  environment_problems = {
+    for function, bytes in local.environment_bytes : function => bytes <= local.environment_limit_bytes ? null : format(
+      "The %s function's environment would be %d bytes as Lambda measures it (the JSON of every name and value, a bucket name counted at 63 characters), over Lambda's %d-byte limit: %s; the other variables leave %d bytes for %s.",
+      function,
+      bytes,
+      local.environment_limit_bytes,
+      join(" and ", [for name, setting in lookup(local.environment_lists, function, {}) : "${setting} takes ${length(local.environment_at_longest[function][name])} bytes in ${name}"]),
+      local.environment_limit_bytes - bytes + sum(concat([0], [for name, setting in lookup(local.environment_lists, function, {}) : length(local.environment_at_longest[function][name])])),
+      length(lookup(local.environment_lists, function, {})) == 1 ? "it: shorten the list" : "them: shorten the lists",
+    )
   }
 
   # One execution's working data (image_downloader/runs.py): runs/<execution>/batches/* and runs/<execution>/results/*.
@@ -156,7 +191,7 @@ data "aws_iam_policy_document" "assume_role" {
 resource "aws_iam_role" "lambda" {
   for_each = local.functions
 
-  name                 = "${var.name}-${each.key}"
+  name                 = "${local.role_name_prefix}-${each.key}"
   description          = "Execution role of the ${var.name}-${each.key} Lambda function."
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.iam_role_permissions_boundary
@@ -277,16 +312,18 @@ data "aws_iam_policy_document" "consolidate" {
     resources = [local.batch_objects, local.result_objects]
   }
 
-  # Without it S3 answers AccessDenied, not NoSuchKey, for a result a crashed batch never wrote.
+  # Consolidate lists runs/<execution>/results/ to find the batches that crashed before writing a result
+  # and never reads a missing key, so the s3:prefix condition is evaluated only on the ListObjectsV2
+  # request it is documented for (not on the undocumented "may list?" check of a GetObject 404).
   statement {
-    sid       = "TellMissingResultsApart"
+    sid       = "ListBatchResults"
     actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${var.run_key_prefix}*"]
+      values   = ["${var.run_key_prefix}*/results/"]
     }
   }
 
@@ -436,6 +473,10 @@ resource "aws_lambda_function" "handler" {
     precondition {
       condition     = each.key != "download" || each.value.timeout > var.downloader.time_budget_margin_seconds + var.downloader.connect_timeout_seconds
       error_message = "functions.download.timeout must exceed downloader.time_budget_margin_seconds + downloader.connect_timeout_seconds, or the function stops before downloading anything."
+    }
+    precondition {
+      condition     = local.environment_problems[each.key] == null
+      error_message = coalesce(local.environment_problems[each.key], "The environment fits Lambda's 4 KB.")
     }
     precondition {
       condition     = each.key != "download" || local.download_spool_mb <= each.value.ephemeral

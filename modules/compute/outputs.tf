@@ -22,3 +22,8 @@ output "log_group_names" {
   description = "CloudWatch log group of each function, by role."
   value       = { for key, group in aws_cloudwatch_log_group.lambda : key => group.name }
 }
+
+output "role_name_prefix" {
+  description = "Prefix of the functions' role names, `<name>-<region>` (IAM is global): `<prefix>-<function>`. Built from the region, so it does not wait for the roles."
+  value       = local.role_name_prefix
+}

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix: functions and their roles are named `<name>-batch`, `<name>-download`, `<name>-consolidate`, `<name>-status` and `<name>-notify`."
+  description = "Name prefix: functions are named `<name>-batch`, `<name>-download`, `<name>-consolidate`, `<name>-status` and `<name>-notify`, their roles `<name>-<region>-<function>` (IAM is global)."
   type        = string
 }
 

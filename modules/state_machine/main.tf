@@ -12,7 +12,11 @@ locals {
   function_arns = [var.function_arns.batch, var.function_arns.download, var.function_arns.consolidate]
 
   # The Distributed Map's children are executions of this state machine, named <state machine>/<map run>:<id>.
-  child_execution_arns = "${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}/*"
+  # AWS's Distributed Map example policy names them execution:<state machine>:*, the ARNs the API returns
+  # have execution:<state machine>/<map run>:<id>: both forms are granted (as the CDK does since
+  # aws/aws-cdk#35390), so neither reading of the ARN leaves the map unable to describe or stop a child.
+  execution_arns       = replace(local.state_machine_arn, ":stateMachine:", ":execution:")
+  child_execution_arns = ["${local.execution_arns}/*", "${local.execution_arns}:*"]
   map_results_prefix   = "${var.run_key_prefix}map-results"
 
   # A Task waits a little longer than its Lambda function may run, so the function's own timeout error
@@ -64,7 +68,7 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "state_machine" {
-  name                 = coalesce(var.role_name, "${var.name}-state-machine")
+  name                 = coalesce(var.role_name, "${var.name}-${data.aws_region.current.id}-state-machine")
   description          = "Role of the ${local.state_machine_name} state machine."
   assume_role_policy   = data.aws_iam_policy_document.assume_role.json
   permissions_boundary = var.iam_role_permissions_boundary
@@ -89,7 +93,14 @@ data "aws_iam_policy_document" "state_machine" {
   statement {
     sid       = "ManageChildExecutions"
     actions   = ["states:DescribeExecution", "states:StopExecution"]
-    resources = [local.child_execution_arns]
+    resources = local.child_execution_arns
+  }
+
+  # Redriving a parent whose Map Run failed redrives the map run's unsuccessful children.
+  statement {
+    sid       = "RedriveChildExecutions"
+    actions   = ["states:RedriveExecution"]
+    resources = ["${local.execution_arns}/*:*"]
   }
 
   statement {

@@ -1,10 +1,10 @@
 variable "name" {
-  description = "Name of the state machine; its role is `<name>-state-machine` and its log group `/aws/vendedlogs/states/<name>`."
+  description = "Name of the state machine; its role is `<name>-<region>-state-machine` and its log group `/aws/vendedlogs/states/<name>`."
   type        = string
 }
 
 variable "role_name" {
-  description = "Name of the state machine's IAM role; null names it `<name>-state-machine`."
+  description = "Name of the state machine's IAM role; null names it `<name>-<region>-state-machine` (IAM is global: the region keeps the name unique)."
   type        = string
   default     = null
 

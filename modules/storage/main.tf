@@ -139,7 +139,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "images" {
     id     = "housekeeping"
     status = "Enabled"
 
-    filter {}
+    # The whole bucket. Not `filter {}`: hashicorp/aws 5.90-5.99 warn on an empty filter that "a future
+    # version" makes it an error (terraform-provider-aws#42714); an empty prefix means the same on 5.x and 6.x.
+    filter {
+      prefix = ""
+    }
 
     abort_incomplete_multipart_upload {
       days_after_initiation = var.abort_incomplete_multipart_upload_days

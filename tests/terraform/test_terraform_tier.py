@@ -795,3 +795,14 @@ def test_destroy_leaves_the_state_empty(workspace: Workspace, deployed: Deployed
     assert workspace.must("state", "list", cwd=workdir).strip() == ""
     assert deployed.moto.client("stepfunctions").list_state_machines()["stateMachines"] == []
     assert deployed.moto.client("lambda").list_functions()["Functions"] == []
+
+
+def test_every_policy_the_module_renders_passes_parliament(applied: Applied) -> None:
+    """Each finding is a failure unless tests/terraform/policy_lint.py's JUSTIFIED gives it a reason."""
+    from tests.terraform import policy_lint
+
+    result = policy_lint.lint(applied.state)
+    print(f"parliament: {len(result.documents)} policy documents, {len(result.findings)} findings")
+    assert len(result.documents) >= 10, sorted(result.documents)
+    assert result.unjustified == [], "\n".join(map(str, result.unjustified))
+    assert result.stale == []
