@@ -31,7 +31,8 @@ from moto.core.config import default_user_config
 from image_downloader.settings import ENV_BY_FUNCTION
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
 from local_runner.packaging import build_lambda_zip
-from tests.support.image_server import ImageServer
+from local_runner.sample_images import flag_gif
+from tests.support.image_server import ImageServer, Route
 from tests.terraform import iam_enforcement, iam_tier, moto_shims
 from tests.terraform.deployed import applied_functions, resources_of_type
 from tests.terraform.iam_enforcement import Enforcer
@@ -573,7 +574,39 @@ class IamScenarios:
         return self._execute("rerun", request)
 
     def invalid_input(self) -> tuple[Any, ...]:
-        return self._execute("invalid", {"baseUrl": self.images.base_url, "lambdaConcur": 1})
+        return self._execute("invalid", self.request(["img/a.gif"], lambdaConcur=0))
+
+    def aborted(self) -> tuple[Any, ...]:
+        """An execution stopped while its download waits on a slow image."""
+        self.images.add("/img/slow.gif", Route(body=flag_gif("slow.gif"), delay=1.5))
+        sfn = self.deployed.moto.client("stepfunctions")
+        name = f"tier-aborted-{time.monotonic_ns()}"
+        arn = sfn.start_execution(
+            stateMachineArn=self.deployed.applied.output("state_machine_arn"),
+            name=name,
+            input=json.dumps(self.request(["img/slow.gif"])),
+        )["executionArn"]
+        deadline = time.monotonic() + 60
+        while not self.images.hits("/img/slow.gif"):
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.05)
+        sfn.stop_execution(executionArn=arn, cause="stopped by the tier")
+        while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the stopped execution never ended"
+            time.sleep(0.1)
+        self.names["aborted"] = name
+        return (execution["status"],)
+
+    def status_without_report(self) -> tuple[Any, ...]:
+        """GET /executions/{name} of executions that wrote no report: S3 answers the status function
+        (which may not list the bucket) AccessDenied for the missing report; the route still answers."""
+        answers, causes = [], []
+        for key in ("invalid", "aborted"):
+            response = self.invoke("status", self.status_event(self.names[key]))
+            body = json.loads(response.get("body") or "{}")
+            answers.append((response.get("statusCode"), body.get("status"), body.get("error")))
+            causes.append(body.get("cause") or "")
+        return (*answers, "lambdaConcur: 0 is out of range" in causes[0])
 
     def status(self) -> tuple[Any, ...]:
         response = self.invoke("status", self.status_event(self.names["fail"]))
@@ -591,14 +624,24 @@ class IamScenarios:
             ),
         )
 
-    STEPS = ("store", "from_reference", "fail_and_report", "rerun", "invalid_input", "status", "notify")
+    STEPS = (
+        "store",
+        "from_reference",
+        "fail_and_report",
+        "rerun",
+        "invalid_input",
+        "aborted",
+        "status",
+        "status_without_report",
+        "notify",
+    )
 
     def run(self, step: str) -> tuple[Any, ...]:
         with self.deployed.moto.enforcer.running(step):
             return getattr(self, step)()
 
-    def request(self, paths: list[str]) -> dict[str, Any]:
-        return {"baseUrl": self.images.base_url, "resourcePaths": paths, "lambdaConcur": 2}
+    def request(self, paths: list[str], **fields: Any) -> dict[str, Any]:
+        return {"baseUrl": self.images.base_url, "resourcePaths": paths, "lambdaConcur": 2, **fields}
 
     @staticmethod
     def status_event(name: str) -> dict[str, Any]:
@@ -616,7 +659,13 @@ EXPECTED_STEPS = {
     "fail_and_report": ("FAILED", "ImagesFailed"),
     "rerun": ("FAILED", "ImagesFailed"),
     "invalid_input": ("FAILED", "InvalidInput"),
+    "aborted": ("ABORTED",),
     "status": (200, "FAILED", {"requested": 2, "succeeded": 1, "failed": 1, "skipped": 0}),
+    "status_without_report": (
+        (200, "FAILED", "InvalidInput"),
+        (200, "ABORTED", None),  # moto keeps no cause for a stopped execution
+        True,  # the InvalidInput answer's cause names the refused field
+    ),
     "notify": ({"published": True},),
 }
 
@@ -632,10 +681,14 @@ def iam_scenarios(deployed: Deployed) -> Iterator[IamScenarios]:
 def test_every_principal_runs_its_steps_under_its_applied_role(iam_scenarios: IamScenarios) -> None:
     observed = {step: iam_scenarios.run(step) for step in IamScenarios.STEPS}
     assert observed == EXPECTED_STEPS
+    roles = iam_tier.function_roles(iam_scenarios.deployed.applied.state, NAME)
     denials = iam_scenarios.deployed.moto.enforcer.entries(allowed=False)
-    assert denials == [], denials
+    # The one denial by design: S3's "may this caller list?" check of a GetObject of a missing report.
+    assert {(entry.scenario, entry.principal, entry.action) for entry in denials} == {
+        ("status_without_report", roles["status"], "s3:ListBucket")
+    }, denials
     judged = {entry.principal for entry in iam_scenarios.deployed.moto.enforcer.entries()}
-    assert judged == set(iam_tier.function_roles(iam_scenarios.deployed.applied.state, NAME).values())
+    assert judged == set(roles.values())
 
 
 def derived_needs(deployed: Deployed) -> list[iam_tier.Need]:
