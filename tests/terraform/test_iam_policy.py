@@ -39,6 +39,15 @@ def boundary(*statements: dict[str, Any]) -> Policy:
     return Policy("boundary", {"Version": "2012-10-17", "Statement": list(statements)}, "boundary")
 
 
+def reader_and_bucket_deny(condition: dict[str, Any]) -> list[Policy]:
+    """A role that may read the object, and a bucket policy denying everyone every s3 action under
+    ``condition`` (the module's TLS-only bucket policy)."""
+    return [
+        identity(allow("s3:GetObject", OBJECT)),
+        resource(deny("s3:*", f"{BUCKET}/*", Principal="*", Condition=condition)),
+    ]
+
+
 def request(action: str, resource_arn: str, **context: Any) -> Request:
     return Request(ROLE, SESSION, ACCOUNT, action, resource_arn, context)
 
@@ -182,70 +191,28 @@ CASES = [
     ),
     (
         "bool-securetransport-deny-plain-http",
-        [
-            identity(allow("s3:GetObject", OBJECT)),
-            resource(
-                {
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": f"{BUCKET}/*",
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ),
-        ],
+        reader_and_bucket_deny({"Bool": {"aws:SecureTransport": "false"}}),
         request("s3:GetObject", OBJECT, **{"aws:SecureTransport": "false"}),
         False,
         "reference_policies_condition-keys.html#condition-keys-securetransport",
     ),
     (
         "bool-securetransport-https-passes",
-        [
-            identity(allow("s3:GetObject", OBJECT)),
-            resource(
-                {
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": f"{BUCKET}/*",
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ),
-        ],
+        reader_and_bucket_deny({"Bool": {"aws:SecureTransport": "false"}}),
         request("s3:GetObject", OBJECT, **{"aws:SecureTransport": "true"}),
         True,
         "reference_policies_condition-keys.html#condition-keys-securetransport",
     ),
     (
         "numeric-tls-1.3-not-below-1.2",
-        [
-            identity(allow("s3:GetObject", OBJECT)),
-            resource(
-                deny(
-                    "s3:*",
-                    f"{BUCKET}/*",
-                    Principal="*",
-                    Condition={"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                )
-            ),
-        ],
+        reader_and_bucket_deny({"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
         request("s3:GetObject", OBJECT, **{"s3:TlsVersion": "1.3"}),
         True,
         "AmazonS3 amazon-s3-policy-keys.html#example-object-tls-version",
     ),
     (
         "numeric-tls-1.0-denied",
-        [
-            identity(allow("s3:GetObject", OBJECT)),
-            resource(
-                deny(
-                    "s3:*",
-                    f"{BUCKET}/*",
-                    Principal="*",
-                    Condition={"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                )
-            ),
-        ],
+        reader_and_bucket_deny({"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
         request("s3:GetObject", OBJECT, **{"s3:TlsVersion": "1.0"}),
         False,
         "AmazonS3 amazon-s3-policy-keys.html#example-object-tls-version",
