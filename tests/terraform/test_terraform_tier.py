@@ -784,7 +784,7 @@ def test_each_statement_taken_away_fails_a_call_with_a_denial_naming_its_action(
     iam_scenarios: IamScenarios,
 ) -> None:
     """Every statement of every applied role, in turn: taken away through the IAM API (no re-apply), the
-    step that used it replayed (or the derived needs judged again), then put back. All 29 take about 7 s:
+    step that used it replayed (or the derived needs judged again), then put back. All 30 take 7-15 s:
     the Lambda roles' steps are one execution or invocation each."""
     deployed = iam_scenarios.deployed
     enforcer, iam = deployed.moto.enforcer, deployed.moto.client("iam")
