@@ -16,7 +16,9 @@ the tests that run after the tier; tests/terraform/plugin.py keeps the package o
   logs the Lambda calls.
 
 The apply goes through pytest-terraform's fixture for the root ``complete`` (init, plan, apply, record,
-replay); ``applying`` runs it on a thread of its own, so that the tests needing no apply run meanwhile.
+replay); ``applying`` runs it on a thread of its own, so that the tests needing no apply run meanwhile
+(started by test_terraform_tier.py's first test). Its last test destroys the stack: a file whose tests
+need the live stack must sort before test_terraform_tier.py (the package's files run in name order).
 """
 
 from __future__ import annotations
