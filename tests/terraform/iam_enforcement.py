@@ -377,7 +377,8 @@ def credentials_of(session: Session) -> Iterator[None]:
 def install_client_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """boto3 clients take the credentials of the invocation whose thread creates them (Lambda gives each
     function's runtime its role's keys in the environment; here every function shares one process). A
-    thread the handler starts inherits its creator's session."""
+    thread the handler starts inherits its creator's session. A client created with no explicit keys
+    outside any role signs with ``NO_ROLE_ACCESS_KEY``, which the server refuses."""
     import botocore.session
 
     create_client = botocore.session.Session.create_client
@@ -385,12 +386,18 @@ def install_client_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def create_client_as_the_role(self: Any, *args: Any, **kwargs: Any) -> Any:
         session = getattr(_current, "session", None)
-        if session is not None and kwargs.get("aws_access_key_id") is None:
+        if kwargs.get("aws_access_key_id") is not None:
+            pass  # explicit keys: the tests' own clients, moto's executor
+        elif session is not None:
             kwargs.update(
                 aws_access_key_id=session.access_key_id,
                 aws_secret_access_key=session.secret_access_key,
                 aws_session_token=session.session_token,
             )
+        else:
+            # Outside every invocation's role, whatever the environment says (tests/conftest.py's autouse
+            # fixture sets "testing" keys for each test, which the server would not judge): refused.
+            kwargs.update(aws_access_key_id=NO_ROLE_ACCESS_KEY, aws_secret_access_key="none")
         return create_client(self, *args, **kwargs)
 
     def start_inheriting_the_session(self: threading.Thread) -> None:
