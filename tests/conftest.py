@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +35,7 @@ pytest_plugins = ["tests.terraform.plugin"]
 
 TIER_MODULE = "tests/terraform/test_terraform_tier.py"
 _tier_seconds: dict[str, float] = {}
+_STARTED = time.time()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -45,6 +48,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if "tier" in _tier_seconds:
         terminalreporter.write_line(f"terraform tier: {_tier_seconds['tier']:.0f} s")
+        # The permission ledger the tier wrote in this run (tests/terraform/test_terraform_tier.py).
+        ledger = Path(__file__).resolve().parents[1] / "build" / "iam-ledger.txt"
+        if ledger.is_file() and ledger.stat().st_mtime >= _STARTED:
+            terminalreporter.write_sep("-", "IAM permission ledger (build/iam-ledger.txt)")
+            terminalreporter.write(ledger.read_text())
 
 
 # --- a real local HTTP server ------------------------------------------------------------------------

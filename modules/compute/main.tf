@@ -372,6 +372,7 @@ data "aws_iam_policy_document" "status" {
     resources = ["${replace(local.state_machine_arn, ":stateMachine:", ":execution:")}:*"]
   }
 
+  # While an execution runs there is no report yet: its counts come from its Distributed Map run.
   statement {
     sid       = "DescribeMapRuns"
     actions   = ["states:DescribeMapRun"]

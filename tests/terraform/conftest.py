@@ -10,8 +10,10 @@ the tests that run after the tier; tests/terraform/plugin.py keeps the package o
   ``resources`` (pytest-terraform's TerraformTestApi); live, also ``live`` (the plugin's runner, the
   applied folder, the no-change second plan). Replaying, the same from the recording, ``live`` None.
 - ``deployed``: the applied stack with its functions running in this process, as the applied state
-  names them (local_runner.dispatch through moto's Lambda invoke): ``execute(request)`` runs the applied
-  state machine and returns its DescribeExecution; ``invocations`` logs the Lambda calls.
+  names them (local_runner.dispatch through moto's Lambda invoke), each with credentials minted for its
+  applied role, judged by the moto server's ``enforcer`` (tests/terraform/iam_enforcement.py):
+  ``execute(request)`` runs the applied state machine and returns its DescribeExecution; ``invocations``
+  logs the Lambda calls.
 
 The apply goes through pytest-terraform's fixture for the root ``complete`` (init, plan, apply, record,
 replay); ``applying`` runs it on a thread of its own, so that the tests needing no apply run meanwhile
@@ -40,8 +42,9 @@ from pytest_terraform.tf import TerraformFixture, TerraformRunner, TerraformTest
 
 from local_runner.budgets import budgets_accounted
 from local_runner.dispatch import InvocationLog, dispatcher, load_handlers, merged_environment
-from tests.terraform import moto_shims, recording
+from tests.terraform import iam_enforcement, iam_tier, moto_shims, recording
 from tests.terraform.deployed import applied_functions
+from tests.terraform.iam_enforcement import Enforcer
 from tests.terraform.plugin import live_module_dir, remove_live_copy
 from tests.terraform.support import (
     copy_module_tree,
@@ -54,6 +57,7 @@ from tests.terraform.support import (
 )
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
 NAME = recording.NAME
 # What terraform needs from workspace.env when pytest-terraform's runner starts it (the runner passes
 # os.environ, plus TF_DATA_DIR and TF_IN_AUTOMATION).
@@ -112,6 +116,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
 class Moto:
     endpoint: str
     port: int
+    # Judges every call signed with a role's minted credentials (tests/terraform/iam_enforcement.py).
+    enforcer: Enforcer
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -128,8 +134,10 @@ def moto_server(request: pytest.FixtureRequest) -> Iterator[Moto]:
     skip_in_replay(request, "the moto server")
     from moto.server import ThreadedMotoServer
 
+    enforcer = Enforcer(ACCOUNT, REGION)
     with pytest.MonkeyPatch.context() as patch:
         moto_shims.apply(patch)
+        iam_enforcement.install(patch, enforcer)
         # Before anything is created: with use_docker off, moto keeps functions in the backend whose
         # invoke the tier replaces, and its state machines run (calling Lambda back at MOTO_PORT).
         patch.setitem(default_user_config, "lambda", {"use_docker": False})
@@ -138,7 +146,7 @@ def moto_server(request: pytest.FixtureRequest) -> Iterator[Moto]:
         server.start()
         host, port = server.get_host_and_port()
         try:
-            yield Moto(f"http://{host}:{port}", port)
+            yield Moto(f"http://{host}:{port}", port, enforcer)
         finally:
             server.stop()
 
@@ -304,6 +312,9 @@ def deployed(tier: Tier) -> Iterator[Deployed]:
     live = tier.require_live()
     functions = applied_functions(tier.state, NAME)
     handlers = load_handlers(live.workdir / functions.zip_path, functions.specs)
+    # Each invocation signs with credentials of its function's applied role, and is judged on its policies.
+    roles = iam_tier.function_roles(tier.state, NAME)
+    handlers = iam_tier.run_as_roles(handlers, roles, live.moto.enforcer)
     log = InvocationLog()
     runtime = {
         **merged_environment(functions.specs),
@@ -311,8 +322,9 @@ def deployed(tier: Tier) -> Iterator[Deployed]:
         # at localhost:MOTO_PORT.
         "AWS_ENDPOINT_URL": live.moto.endpoint,
         "MOTO_PORT": str(live.moto.port),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        # A client created outside an invocation's role signs with this key, which the server refuses.
+        "AWS_ACCESS_KEY_ID": iam_enforcement.NO_ROLE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": "none",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
     }
@@ -322,5 +334,6 @@ def deployed(tier: Tier) -> Iterator[Deployed]:
         for name, value in runtime.items():
             patch.setenv(name, value)
         specs = {spec.name: spec for spec in functions.specs}
+        iam_enforcement.install_client_credentials(patch)
         patch.setattr(LambdaSimpleBackend, "invoke", dispatcher(handlers, specs, log, NAME))
         yield Deployed(tier, live.moto, log)

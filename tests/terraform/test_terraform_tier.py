@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,17 @@ import pytest
 
 from image_downloader.settings import ENV_BY_FUNCTION
 from local_runner.packaging import build_lambda_zip
-from tests.support.image_server import ImageServer
-from tests.terraform import recording
-from tests.terraform.conftest import NAME, REGION, Deployed, Moto, Tier, Workspace, replaying
+from local_runner.sample_images import flag_gif
+from tests.support.image_server import ImageServer, Route
+from tests.terraform import iam_tier, recording
+from tests.terraform.conftest import ACCOUNT, NAME, REGION, Deployed, Moto, Tier, Workspace, replaying
 from tests.terraform.deployed import applied_functions, resources_of_type, state_resources
-from tests.terraform.support import moto_provider_override
+from tests.terraform.support import REPO_ROOT, moto_provider_override
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 
+# Where the tier writes its IAM ledger; tests/conftest.py prints it at the end of the run.
+LEDGER = REPO_ROOT / "build" / "iam-ledger.txt"
 EXAMPLE = Path("examples") / "complete"
 MODULE_DIRS = (".", *(f"modules/{name}" for name in ("api", "caller_policy", "compute", "notification")))
 MODULE_DIRS += ("modules/state_machine", "modules/storage", str(EXAMPLE), "examples/minimal")
@@ -245,6 +249,17 @@ def test_applied_role_policies_grant_no_wildcard_action(tier: Tier) -> None:
             assert not [a for a in actions if a == "*" or a.endswith(":*")], (policy["name"], statement)
 
 
+def test_every_policy_the_module_renders_passes_parliament(tier: Tier) -> None:
+    """Each finding is a failure unless tests/terraform/policy_lint.py's JUSTIFIED gives it a reason."""
+    from tests.terraform import policy_lint
+
+    result = policy_lint.lint(tier.state)
+    print(f"parliament: {len(result.documents)} policy documents, {len(result.findings)} findings")
+    assert len(result.documents) >= 10, sorted(result.documents)
+    assert result.unjustified == [], "\n".join(map(str, result.unjustified))
+    assert result.stale == []
+
+
 # --- the applied stack on moto: live only ---------------------------------------------------------------
 
 
@@ -390,15 +405,324 @@ def test_applied_status_function_answers_for_an_execution_of_the_applied_state_m
     assert status["report"]["key"] == f"reports/{name}.json"
 
 
-def test_every_policy_the_module_renders_passes_parliament(tier: Tier) -> None:
-    """Each finding is a failure unless tests/terraform/policy_lint.py's JUSTIFIED gives it a reason."""
-    from tests.terraform import policy_lint
+# --- IAM as AWS enforces it (issue 17) -------------------------------------------------------------------
+# Every function ran above, and runs here, with its applied role's credentials; its calls were judged on
+# the role's policies as they are in moto's IAM (tests/terraform/iam_enforcement.py). What moto does not
+# judge (Step Functions' own calls, the API's integration, the runtime's logs, the functions' resource
+# policies) is derived from the applied configuration and judged alike (tests/terraform/iam_tier.py).
 
-    result = policy_lint.lint(tier.state)
-    print(f"parliament: {len(result.documents)} policy documents, {len(result.findings)} findings")
-    assert len(result.documents) >= 10, sorted(result.documents)
-    assert result.unjustified == [], "\n".join(map(str, result.unjustified))
-    assert result.stale == []
+
+class IamScenarios:
+    """The calls of every principal, in steps the mutation run can replay one at a time: each returns
+    what it observed, which a removed statement must change."""
+
+    def __init__(self, deployed: Deployed, images: ImageServer) -> None:
+        self.deployed, self.images = deployed, images
+        self.names: dict[str, str] = {}
+
+    def _execute(self, key: str, request: dict[str, Any]) -> tuple[Any, ...]:
+        execution = self.deployed.execute(request)
+        self.names[key] = execution["executionArn"].rsplit(":", 1)[-1]
+        return execution["status"], execution.get("error")
+
+    def store(self) -> tuple[Any, ...]:
+        return self._execute("store", self.request(["img/a.gif", "img/b.gif"]))
+
+    def from_reference(self) -> tuple[Any, ...]:
+        bucket = self.deployed.tier.output("bucket_name")
+        key = f"inputs/paths-{time.monotonic_ns()}.txt"
+        self.deployed.moto.client("s3").put_object(Bucket=bucket, Key=key, Body=b"img/b.gif\n")
+        request = {
+            "baseUrl": self.images.base_url,
+            "resourcePathsFrom": f"s3://{bucket}/{key}",
+            "lambdaConcur": 1,
+        }
+        return self._execute("reference", request)
+
+    def fail_and_report(self) -> tuple[Any, ...]:
+        return self._execute("fail", self.request(["img/a.gif", "img/missing.gif"]))
+
+    def rerun(self) -> tuple[Any, ...]:
+        request = {"retryFailuresOf": self.names["fail"], "skipExisting": True, "lambdaConcur": 1}
+        return self._execute("rerun", request)
+
+    def invalid_input(self) -> tuple[Any, ...]:
+        return self._execute("invalid", self.request(["img/a.gif"], lambdaConcur=0))
+
+    def aborted(self) -> tuple[Any, ...]:
+        """An execution stopped while its download waits on a slow image."""
+        self.images.add("/img/slow.gif", Route(body=flag_gif("slow.gif"), delay=1.5))
+        sfn = self.deployed.moto.client("stepfunctions")
+        name = f"tier-aborted-{time.monotonic_ns()}"
+        arn = sfn.start_execution(
+            stateMachineArn=self.deployed.tier.output("state_machine_arn"),
+            name=name,
+            input=json.dumps(self.request(["img/slow.gif"])),
+        )["executionArn"]
+        deadline = time.monotonic() + 60
+        while not self.images.hits("/img/slow.gif"):
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.05)
+        sfn.stop_execution(executionArn=arn, cause="stopped by the tier")
+        while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the stopped execution never ended"
+            time.sleep(0.1)
+        self.names["aborted"] = name
+        return (execution["status"],)
+
+    def status_without_report(self) -> tuple[Any, ...]:
+        """GET /executions/{name} of executions that wrote no report: S3 answers the status function
+        (which may not list the bucket) AccessDenied for the missing report; the route still answers."""
+        answers, causes = [], []
+        for key in ("invalid", "aborted"):
+            response = self.invoke("status", self.status_event(self.names[key]))
+            body = json.loads(response.get("body") or "{}")
+            answers.append((response.get("statusCode"), body.get("status"), body.get("error")))
+            causes.append(body.get("cause") or "")
+        return (*answers, "lambdaConcur: 0 is out of range" in causes[0])
+
+    def status(self) -> tuple[Any, ...]:
+        response = self.invoke("status", self.status_event(self.names["fail"]))
+        body = json.loads(response.get("body") or "{}")
+        return response.get("statusCode"), body.get("status"), body.get("counts")
+
+    def notify(self) -> tuple[Any, ...]:
+        name = self.names["invalid"]
+        machine = self.deployed.tier.output("state_machine_arn")
+        arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+        detail = {"name": name, "status": "FAILED", "executionArn": arn}
+        return (
+            self.invoke(
+                "notify", {"detail-type": "Step Functions Execution Status Change", "detail": detail}
+            ),
+        )
+
+    STEPS = (
+        "store",
+        "from_reference",
+        "fail_and_report",
+        "rerun",
+        "invalid_input",
+        "aborted",
+        "status",
+        "status_without_report",
+        "notify",
+    )
+
+    def run(self, step: str) -> tuple[Any, ...]:
+        with self.deployed.moto.enforcer.running(step):
+            return getattr(self, step)()
+
+    def request(self, paths: list[str], **fields: Any) -> dict[str, Any]:
+        return {"baseUrl": self.images.base_url, "resourcePaths": paths, "lambdaConcur": 2, **fields}
+
+    @staticmethod
+    def status_event(name: str) -> dict[str, Any]:
+        return {"version": "2.0", "routeKey": "GET /executions/{name}", "pathParameters": {"name": name}}
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        name = self.deployed.tier.output("function_names")[function]
+        answer = self.deployed.moto.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event))
+        return json.loads(answer["Payload"].read())
+
+
+EXPECTED_STEPS = {
+    "store": ("SUCCEEDED", None),
+    "from_reference": ("SUCCEEDED", None),
+    "fail_and_report": ("FAILED", "ImagesFailed"),
+    "rerun": ("FAILED", "ImagesFailed"),
+    "invalid_input": ("FAILED", "InvalidInput"),
+    "aborted": ("ABORTED",),
+    "status": (200, "FAILED", {"requested": 2, "succeeded": 1, "failed": 1, "skipped": 0}),
+    "status_without_report": (
+        (200, "FAILED", "InvalidInput"),
+        (200, "ABORTED", None),  # moto keeps no cause for a stopped execution
+        True,  # the InvalidInput answer's cause names the refused field
+    ),
+    "notify": ({"published": True},),
+}
+
+
+@pytest.fixture(scope="module")
+def live_iam_scenarios(deployed: Deployed) -> Iterator[IamScenarios]:
+    with ImageServer() as server:
+        server.add_image("/img/a.gif")
+        server.add_image("/img/b.gif")
+        yield IamScenarios(deployed, server)
+
+
+@pytest.fixture
+def iam_scenarios(request: pytest.FixtureRequest) -> IamScenarios:
+    """Every IAM test takes this: in replay they skip in one line (the enforcement judges requests on the
+    live moto server; the recording has none)."""
+    if replaying(request.config):
+        pytest.skip("replay: the IAM enforcement judges calls on the live moto server, not the recording")
+    return request.getfixturevalue("live_iam_scenarios")
+
+
+def test_every_principal_runs_its_steps_under_its_applied_role(iam_scenarios: IamScenarios) -> None:
+    observed = {step: iam_scenarios.run(step) for step in IamScenarios.STEPS}
+    assert observed == EXPECTED_STEPS
+    roles = iam_tier.function_roles(iam_scenarios.deployed.tier.state, NAME)
+    denials = iam_scenarios.deployed.moto.enforcer.entries(allowed=False)
+    # The one denial by design: S3's "may this caller list?" check of a GetObject of a missing report.
+    assert {(entry.scenario, entry.principal, entry.action) for entry in denials} == {
+        ("status_without_report", roles["status"], "s3:ListBucket")
+    }, denials
+    judged = {entry.principal for entry in iam_scenarios.deployed.moto.enforcer.entries()}
+    assert judged == set(roles.values())
+
+
+def derived_needs(deployed: Deployed) -> list[iam_tier.Need]:
+    machine = deployed.moto.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.tier.output("state_machine_arn")
+    )
+    manifests = sorted(
+        {result["manifestKey"] for result in deployed.invocations.of("batch") if "manifestKey" in result}
+    )
+    role = machine["roleArn"].rsplit("/", 1)[-1]
+    roles = iam_tier.function_roles(deployed.tier.state, NAME)
+    return [
+        *iam_tier.state_machine_needs(machine, role, manifests, ACCOUNT, REGION),
+        *iam_tier.api_needs(deployed.tier.state),
+        *iam_tier.function_platform_needs(deployed.tier.state, roles, ACCOUNT, REGION),
+    ]
+
+
+def test_what_step_functions_the_api_and_lambda_do_is_granted_to_their_applied_roles(
+    iam_scenarios: IamScenarios,
+) -> None:
+    needs = derived_needs(iam_scenarios.deployed)
+    actions = {need.action for need in needs}
+    assert {
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "s3:GetObject",
+    } <= actions
+    assert {
+        "s3:ListMultipartUploadParts",
+        "sns:Publish",
+        "logs:CreateLogDelivery",
+        "logs:PutLogEvents",
+    } <= actions
+    assert iam_tier.judge(iam_scenarios.deployed.moto.enforcer, needs) == []
+
+
+def test_the_topic_policy_lets_exactly_the_publishers_publish(iam_scenarios: IamScenarios) -> None:
+    deployed = iam_scenarios.deployed
+    enforcer, topic = deployed.moto.enforcer, deployed.tier.output("topic_arn")
+    machine = deployed.moto.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.tier.output("state_machine_arn")
+    )
+    roles = iam_tier.function_roles(deployed.tier.state, NAME)
+    publishers = {machine["roleArn"].rsplit("/", 1)[-1], roles["notify"]}
+    for role in {*publishers, *roles.values()}:
+        decision = enforcer.check(iam_tier.role_session(enforcer, role, "probe"), "sns:Publish", topic)
+        # Only the publishers' own policies grant sns:Publish; the topic policy denies every other role.
+        assert decision.allowed is (role in publishers), (role, decision)
+        if role not in publishers:
+            assert decision.reason == "explicit deny" and decision.statement is not None
+            assert decision.statement.policy.source.startswith("topic-policy:")
+
+
+def test_eventbridge_and_the_api_may_invoke_exactly_their_functions(iam_scenarios: IamScenarios) -> None:
+    deployed = iam_scenarios.deployed
+    lambda_ = deployed.moto.client("lambda")
+    names = deployed.tier.output("function_names")
+    rule = deployed.moto.client("events").describe_rule(Name=f"{NAME}-unsuccessful-executions")
+    (api,) = resources_of_type(deployed.tier.state, "aws_apigatewayv2_api")
+    route = f"{api['values']['execution_arn']}/$default/GET/executions/tier-1"
+    other_route = f"{api['values']['execution_arn']}/$default/POST/executions"
+    for function, service, source, refused in (
+        ("notify", "events.amazonaws.com", rule["Arn"], rule["Arn"] + "-other"),
+        ("status", "apigateway.amazonaws.com", route, other_route),
+    ):
+        configuration = lambda_.get_function(FunctionName=names[function])["Configuration"]
+        policy = json.loads(lambda_.get_policy(FunctionName=names[function])["Policy"])
+        arn = configuration["FunctionArn"]
+        assert iam_tier.service_may_invoke(policy, service, arn, source), (function, policy)
+        assert not iam_tier.service_may_invoke(policy, service, arn, refused), (function, refused)
+        assert not iam_tier.service_may_invoke(policy, "sns.amazonaws.com", arn, source)
+
+
+def test_every_statement_of_every_role_is_used_or_says_why_and_the_ledger_is_printed(
+    iam_scenarios: IamScenarios,
+) -> None:
+    deployed = iam_scenarios.deployed
+    enforcer = deployed.moto.enforcer
+    assert iam_tier.judge(enforcer, derived_needs(deployed)) == []
+    statements = iam_tier.role_statements(enforcer, applied_role_names(deployed))
+    reasons = iam_tier.statement_reasons(REPO_ROOT)
+    report = iam_tier.ledger_report(enforcer, statements, reasons)
+    LEDGER.parent.mkdir(parents=True, exist_ok=True)
+    LEDGER.write_text(report + "\n")
+    print(report)
+    used = {entry.statement for entry in enforcer.entries()}
+    unexplained = [s.label() for s in statements if s.label() not in used and s.sid not in reasons]
+    assert unexplained == [], report
+
+
+def test_each_statement_taken_away_fails_a_call_with_a_denial_naming_its_action(
+    iam_scenarios: IamScenarios,
+) -> None:
+    """Every statement of every applied role, in turn: taken away through the IAM API (no re-apply), the
+    step that used it replayed (or the derived needs judged again), then put back. All 30 take 7-15 s:
+    the Lambda roles' steps are one execution or invocation each."""
+    deployed = iam_scenarios.deployed
+    enforcer, iam = deployed.moto.enforcer, deployed.moto.client("iam")
+    if not {entry.scenario for entry in enforcer.entries()} & set(IamScenarios.STEPS):
+        for step in IamScenarios.STEPS:
+            iam_scenarios.run(step)
+        iam_tier.judge(enforcer, derived_needs(deployed))
+    statements = iam_tier.role_statements(enforcer, applied_role_names(deployed))
+    reasons = iam_tier.statement_reasons(REPO_ROOT)
+    probes = {
+        statement.label(): iam_tier.replay_of(statement, enforcer, IamScenarios.STEPS)
+        for statement in statements
+    }
+    lines, failures = [], []
+    for statement in statements:
+        probe = probes[statement.label()]
+        if probe is None:
+            lines.append(f"kept, used by no step, reason: {reasons.get(statement.sid)}: {statement.label()}")
+            if statement.sid not in reasons:
+                failures.append(f"{statement.label()}: used by no step and no reason")
+            continue
+        role = statement.policy.source.split(":", 1)[0].removeprefix("role/")
+        policy_name = iam_tier.inline_policy_name(statement)
+        assert policy_name is not None, f"{statement.label()}: only inline policies are taken away"
+        reduced = iam_tier.without(statement)
+        if reduced is None:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy_name)
+        else:
+            iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(reduced))
+        mark = len(enforcer.ledger)
+        try:
+            if probe == "derived needs":
+                changed = bool(iam_tier.judge(enforcer, derived_needs(deployed)))
+            else:
+                observed = iam_scenarios.run(probe)
+                changed = observed != EXPECTED_STEPS[probe]
+        finally:
+            original = json.dumps(statement.policy.document)
+            iam.put_role_policy(RoleName=role, PolicyName=policy_name, PolicyDocument=original)
+        denied = sorted({e.action for e in enforcer.ledger[mark:] if not e.allowed and e.principal == role})
+        named = iam_tier.names_an_action_of(statement, denied)
+        outcome = "changed" if changed else "UNCHANGED"
+        lines.append(f"taken away: {statement.label()} -> {probe} {outcome}, denied {named}")
+        if not (changed and named):
+            failures.append(f"{statement.label()}: {probe} changed={changed}, denials {denied}")
+    with LEDGER.open("a") as ledger:
+        ledger.write("\n".join(["IAM mutation run:", *lines]) + "\n")
+    print("\n".join(lines))
+    assert failures == [], "\n".join(lines)
+
+
+def applied_role_names(deployed: Deployed) -> list[str]:
+    return sorted(
+        resource["values"]["name"] for resource in resources_of_type(deployed.tier.state, "aws_iam_role")
+    )
 
 
 def test_destroy_leaves_the_state_empty(deployed: Deployed) -> None:
