@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from local_runner.packaging import ARCHIVE_EXCLUDES, LAMBDA_SOURCE, build_lambda_zip
+from tests.terraform.support import run_terraform
 from tools import offline_terraform
 from tools.archive_provider import ArchiveFile, ArchiveProvider, config_problems
 from tools.offline_terraform import NoAwsMirror, cli_config_text, install_archive_provider, prepare
@@ -141,15 +142,9 @@ def test_the_stand_in_executable_runs_the_provider_with_this_python(tmp_path: Pa
 
 def _init(folder: Path, cli_config: Path, *options: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "TF_CLI_CONFIG_FILE": str(cli_config), "CHECKPOINT_DISABLE": "1"}
-    return subprocess.run(
-        ["terraform", "init", "-input=false", "-no-color", *options],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    binary = shutil.which("terraform")
+    assert binary is not None
+    return run_terraform(binary, ["init", "-input=false", *options], folder, environment, timeout=120)
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform binary on PATH")
