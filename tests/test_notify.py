@@ -13,6 +13,8 @@ import pytest
 from moto import mock_aws
 
 from image_downloader import notify
+from image_downloader.errors import InvalidInput
+from image_downloader.problems import cause_document
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:image-downloader:gh-1-2-abc"
 
@@ -45,6 +47,15 @@ def test_an_invalid_request_says_what_to_fix_with_the_validation_message() -> No
     assert f"Cause: {cause}" in text["message"]
     assert "image-downloader status gh-1-2-abc" in text["message"]
     assert "https://eu-west-1.console.aws.amazon.com/states/" in text["message"]
+
+
+def test_a_refusal_carried_as_data_is_shown_as_its_message_not_its_json() -> None:
+    refused = InvalidInput("resourcePaths[0]: must not contain '..'")
+    cause = cause_document(refused)
+    text = notify.message_for(event("FAILED"), described(error="InvalidInput", cause=cause))
+    assert text is not None
+    assert "Cause: resourcePaths[0]: must not contain '..'" in text["message"]
+    assert '"problems"' not in text["message"]
 
 
 def test_a_timeout_and_an_abort_say_what_happened() -> None:

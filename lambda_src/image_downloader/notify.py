@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from image_downloader.problems import refusal_fields
 from image_downloader.settings import notify_settings_from_env
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def message_for(
     name, status, arn = detail.get("name", "?"), detail.get("status", "?"), detail.get("executionArn", "")
     execution = describe(arn) if arn else {}
     error, cause = execution.get("error") or "", execution.get("cause") or ""
+    if error == "InvalidInput":
+        cause = refusal_fields(cause).get("cause") or cause
     if status == "FAILED" and error == ALREADY_REPORTED:
         return None
     region = arn.split(":")[3] if arn.count(":") >= 3 else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from image_downloader.errors import InvalidInput
 
@@ -86,6 +87,22 @@ def cause_document(refused: InvalidInput) -> str:
         {"message": message, "problems": [problem.as_dict() for problem in problems], "more": more},
         ensure_ascii=False,
     )
+
+
+def refusal_fields(cause: object) -> dict[str, Any]:
+    """The batch step's refusal (cause_document) as ``cause`` (its message) and
+    ``problems`` (one entry each, with its field); a cause in plain text stays as it is."""
+    try:
+        document = json.loads(cause) if isinstance(cause, str) else None
+    except ValueError:
+        return {}
+    if not isinstance(document, dict) or not isinstance(document.get("problems"), list):
+        return {}
+    return {
+        "cause": document.get("message"),
+        "problems": document["problems"],
+        "more": document.get("more", 0),
+    }
 
 
 def _capped(text: str, limit: int = MAX_PROBLEM_CHARS) -> str:

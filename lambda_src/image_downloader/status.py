@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from image_downloader.errors import InvalidInput
 from image_downloader.logs import caught
+from image_downloader.problems import refusal_fields
 from image_downloader.settings import StatusSettings, status_settings_from_env
 
 logger = logging.getLogger(__name__)
@@ -140,22 +141,6 @@ def execution_status(name: str, settings: StatusSettings, reads: AwsReads) -> di
     if not document["counts"]:
         document["counts"] = _counts_of_output(description.get("output"))
     return document
-
-
-def refusal_fields(cause: object) -> dict[str, Any]:
-    """The batch step's refusal (image_downloader.problems.cause_document) as ``cause`` (its message) and
-    ``problems`` (one entry each, with its field); a cause in plain text stays as it is."""
-    try:
-        document = json.loads(cause) if isinstance(cause, str) else None
-    except ValueError:
-        return {}
-    if not isinstance(document, dict) or not isinstance(document.get("problems"), list):
-        return {}
-    return {
-        "cause": document.get("message"),
-        "problems": document["problems"],
-        "more": document.get("more", 0),
-    }
 
 
 def counts_in(text: str) -> dict[str, int] | None:
