@@ -271,3 +271,14 @@ def test_secrets_in_failed_urls_are_masked_in_every_line_and_report() -> None:
     assert "403 Forbidden  https://h/x.gif?token=***" in summary["message"]
     assert "s3cret" not in json.dumps(summary)
     assert "s3cret" not in json.dumps(store.objects["reports/run.json"])
+
+
+def test_a_result_without_the_requested_urls_lists_none_for_a_retry_instead_of_the_masked_ones() -> None:
+    store = MemoryStore()
+    batch_result(store, 0, 2, [failure("https://h/a.gif?token=***"), failure("https://h/b.gif")])
+    store.objects[LAYOUT.batch_key(0)] = {"baseUrl": "https://h/", "resourcePaths": ["a.gif", "b.gif"]}
+    store.run({"total": 2, "batchCount": 1})
+
+    # retryFailuresOf refuses a list holding null ("failures without their URL") rather than requesting
+    # token=*** as if it were the URL.
+    assert store.objects[LAYOUT.failed_urls_key] == {"urls": [None, None]}

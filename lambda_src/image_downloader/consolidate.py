@@ -223,7 +223,12 @@ def _add_batch(
         totals.succeeded += int(result.get("succeeded", 0))
         failures = list(result.get("failures") or [])
         urls = result.get("failedUrls")
-        report.add(failures, urls if isinstance(urls, list) and len(urls) == len(failures) else None)
+        # Without the URLs as requested (a result of older code), the report's masked ones would retry the
+        # wrong URLs: None makes retryFailuresOf refuse them instead.
+        report.add(
+            failures,
+            urls if isinstance(urls, list) and len(urls) == len(failures) else [None] * len(failures),
+        )
         return
     totals.crashed_batches += 1
     batch = read_json(layout.batch_key(index)) or {}
