@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID_INPUT
     config = DeploymentConfig(
         allow_private_addresses=serve_samples or args.allow_private_addresses,
-        allowed_hosts=args.allowed_hosts,
+        # The bundled samples are served on 127.0.0.1: an allowlist must not refuse them.
+        allowed_hosts=(*args.allowed_hosts, "127.0.0.1")
+        if serve_samples and args.allowed_hosts
+        else args.allowed_hosts,
         application_log_level=args.log_level,
     )
     with ExitStack() as stack:

@@ -76,7 +76,8 @@ def table_items(deployment: Deployment, execution_arn: str | None = None) -> lis
     """The items of the run's table in DynamoDB's JSON form (``{"url": {"S": ...}, ...}``): all of them,
     or those ``execution_arn`` wrote (its ``executionId``)."""
     try:
-        items = [item.to_json()["Attributes"] for item in _table(deployment).all_items()]
+        # A copy of the values first: after Ctrl-C the download threads may still be writing to the table.
+        items = [item.to_json()["Attributes"] for item in list(_table(deployment).items.values())]
     except (KeyError, AttributeError, IndexError):
         pages = (
             deployment.client("dynamodb").get_paginator("scan").paginate(TableName=deployment.config.table)

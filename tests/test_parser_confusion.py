@@ -98,6 +98,13 @@ def test_the_local_runner_takes_an_allowlist(
     assert image_server.hits("a/x.gif") == 1
 
 
+def test_an_allowlist_does_not_refuse_the_bundled_samples(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["--samples", "--allowed-hosts", "example.com", "--quiet", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["failures"] == []
+
+
 def test_the_local_runner_refuses_an_allowlist_entry_that_is_not_a_host(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
