@@ -135,10 +135,6 @@ class ApiClient:
             )
         if status == 400:
             raise RequestRefused(f"{what} answered 400: {_message(payload)}")
-        if status in (429, 502, 503, 504):
-            raise ApiError(
-                f"{what} answered {status}: {_message(payload)} (retries used up; try again later)"
-            )
         if status >= 300:
             raise ApiError(f"{what} answered {status}: {_message(payload)}")
         try:
