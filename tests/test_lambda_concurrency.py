@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -22,13 +21,13 @@ NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 def test_an_invocation_past_the_reserved_concurrency_is_throttled_with_429() -> None:
     config = DeploymentConfig(map_max_concurrency=1, download_reserved_concurrency=1)
-    holding = threading.Event()
+    holding, release = threading.Event(), threading.Event()
     with emulated_deployment(config) as deployment:
 
         def hold(name: str, event: dict) -> bool:
             if event.get("hold"):
                 holding.set()
-                time.sleep(1.5)
+                release.wait(10)
             return False
 
         deployment.invocations.crash_when = hold
@@ -39,6 +38,7 @@ def test_an_invocation_past_the_reserved_concurrency_is_throttled_with_429() -> 
             assert holding.wait(10)
             with pytest.raises(ClientError) as throttled:
                 client.invoke(FunctionName=function, Payload=b"{}")
+            release.set()
             first.result()
         # Once the first has returned, the slot is free again.
         answered = client.invoke(FunctionName=function, Payload=b"{}")

@@ -72,15 +72,12 @@ def test_a_signal_stops_the_execution_and_keeps_what_is_known(
     )
     try:
         wait_for(lambda: image_server.hits(SLOW[0]) > 0, 120)  # the fast batch is done, a slow one in flight
-        signalled = time.monotonic()
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
-        took = time.monotonic() - signalled
     finally:
         process.kill()
 
     assert process.returncode == code, stderr
-    assert took < 15, took
     assert "Traceback" not in stderr + stdout
     stopped = [line for line in stderr.splitlines() if line.startswith(f"{name}: the execution was stopped")]
     known = "10 stored, 0 failed, 20 not attempted"
