@@ -27,7 +27,7 @@ class FailureGroups:
         self._uncounted = 0
 
     def add(self, failure: Mapping[str, Any]) -> None:
-        reason = _cut(redact(str(failure.get("reason") or failure.get("kind") or "failed")), MAX_REASON_CHARS)
+        reason = cut(redact(str(failure.get("reason") or failure.get("kind") or "failed")), MAX_REASON_CHARS)
         count, urls = self._groups.get(reason, (0, []))
         if not count and len(self._groups) >= MAX_CAUSES:
             self._uncounted += 1
@@ -70,5 +70,5 @@ def short_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/…/{last[-(MAX_URL_CHARS // 2) :]}"
 
 
-def _cut(text: str, length: int) -> str:
+def cut(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"

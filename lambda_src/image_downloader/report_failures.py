@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from image_downloader.failure_lines import cut
 from image_downloader.redact import redact
 
 MAX_REASON_LENGTH = 300
@@ -47,10 +48,6 @@ def unaccounted_failure(missing: int) -> dict[str, Any]:
         "status": None,
         "reason": f"{missing} requested URL(s) are missing from the batch results",
     }
-
-
-def cut(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def redacted(failure: Mapping[str, Any]) -> dict[str, Any]:
